@@ -1,0 +1,66 @@
+"""The store bus: MQTT contract v1 shared by the gateway and the cloud (topics, payloads, codec)."""
+
+from protocols.bus.codec import decode, describe, encode, load_object, peek
+from protocols.bus.errors import BusError, MalformedJSON, PayloadError, TopicError, UnsupportedVersion
+from protocols.bus.ids import uuid7, uuid7_time_ms
+from protocols.bus.schemas import (
+    CONTRACT_VERSION,
+    CloudState,
+    Command,
+    DeviceInfo,
+    DeviceKind,
+    DeviceState,
+    DeviceStatus,
+    Event,
+    GatewayState,
+    Inventory,
+    Reply,
+    ReplyCode,
+    ReplyStatus,
+    utcnow,
+)
+from protocols.bus.topics import (
+    CLOUD_STATE,
+    GatewayAddress,
+    ParsedTopic,
+    TopicKind,
+    check_id,
+    cloud_filters,
+    parse_topic,
+)
+
+__all__ = [
+    "CLOUD_STATE",
+    "CONTRACT_VERSION",
+    "BusError",
+    "CloudState",
+    "Command",
+    "DeviceInfo",
+    "DeviceKind",
+    "DeviceState",
+    "DeviceStatus",
+    "Event",
+    "GatewayAddress",
+    "GatewayState",
+    "Inventory",
+    "MalformedJSON",
+    "ParsedTopic",
+    "PayloadError",
+    "Reply",
+    "ReplyCode",
+    "ReplyStatus",
+    "TopicError",
+    "TopicKind",
+    "UnsupportedVersion",
+    "check_id",
+    "cloud_filters",
+    "decode",
+    "describe",
+    "encode",
+    "load_object",
+    "parse_topic",
+    "peek",
+    "utcnow",
+    "uuid7",
+    "uuid7_time_ms",
+]
