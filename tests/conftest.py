@@ -56,6 +56,13 @@ def bus_tenant() -> str:
     return f"t{RUN_ID}{uuid.uuid4().hex[:6]}"
 
 
+@pytest.fixture
+def bus_root() -> str:
+    """A topic root unique to this test (instead of ``vitrina``): isolates retained messages,
+    including ``{root}/v1/cloud/state``, from every other test and run on a shared broker."""
+    return f"vt{RUN_ID}{uuid.uuid4().hex[:6]}"
+
+
 @pytest.fixture(scope="session")
 def database_server_url() -> str | None:
     """PostgreSQL admin URL when the machine has one, else ``None`` (tests use SQLite)."""

@@ -26,6 +26,7 @@ from protocols.bus.topics import (
     TopicKind,
     check_id,
     cloud_filters,
+    cloud_state_topic,
     parse_topic,
 )
 
@@ -54,6 +55,7 @@ __all__ = [
     "UnsupportedVersion",
     "check_id",
     "cloud_filters",
+    "cloud_state_topic",
     "decode",
     "describe",
     "encode",

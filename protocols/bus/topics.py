@@ -13,6 +13,9 @@ Layout (``{prefix}`` = ``vitrina/v1/{tenant}/{store}/{gateway}``)::
 
 Identifiers are restricted to ``[A-Za-z0-9_.-]`` so that a tenant, store or device name can
 never inject MQTT wildcards or extra levels.
+
+The root (``vitrina``) is a parameter so that a staging cloud, or one test run, can share a broker
+with others without seeing their retained messages; production keeps the default.
 """
 
 from __future__ import annotations
@@ -55,15 +58,17 @@ class GatewayAddress:
     tenant: str
     store: str
     gateway: str
+    root: str = ROOT
 
     def __post_init__(self) -> None:
+        check_id(self.root, "topic root")
         check_id(self.tenant, "tenant")
         check_id(self.store, "store")
         check_id(self.gateway, "gateway")
 
     @property
     def prefix(self) -> str:
-        return f"{ROOT}/{VERSION}/{self.tenant}/{self.store}/{self.gateway}"
+        return f"{self.root}/{VERSION}/{self.tenant}/{self.store}/{self.gateway}"
 
     def state(self) -> str:
         return f"{self.prefix}/state"
@@ -92,9 +97,14 @@ class GatewayAddress:
         return [f"{self.prefix}/dev/+/cmd/+", f"{self.prefix}/gw/cmd/+"]
 
 
-def cloud_filters(tenant: str = "+") -> list[str]:
+def cloud_state_topic(root: str = ROOT) -> str:
+    """The cloud's retained online/offline topic under ``root``."""
+    return f"{check_id(root, 'topic root')}/{VERSION}/cloud/state"
+
+
+def cloud_filters(tenant: str = "+", root: str = ROOT) -> list[str]:
     """What the cloud's bus consumer subscribes to (all gateways of one or all tenants)."""
-    base = f"{ROOT}/{VERSION}/{tenant}/+/+"
+    base = f"{check_id(root, 'topic root')}/{VERSION}/{tenant}/+/+"
     return [
         f"{base}/state",
         f"{base}/inventory",
@@ -114,16 +124,16 @@ class ParsedTopic:
     name: str | None = None  # event type, action, or command id depending on kind
 
 
-def parse_topic(topic: str) -> ParsedTopic:
-    """Parse a concrete (wildcard-free) topic of contract v1."""
-    if topic == CLOUD_STATE:
+def parse_topic(topic: str, root: str = ROOT) -> ParsedTopic:
+    """Parse a concrete (wildcard-free) topic of contract v1 under ``root``."""
+    if topic == cloud_state_topic(root):
         return ParsedTopic(TopicKind.CLOUD_STATE)
     parts = topic.split("/")
-    if len(parts) < 6 or parts[0] != ROOT:
-        raise TopicError(f"not a vitrina topic: {topic!r}")
+    if len(parts) < 6 or parts[0] != root:
+        raise TopicError(f"not a {root} topic: {topic!r}")
     if parts[1] != VERSION:
         raise TopicError(f"unsupported contract version {parts[1]!r} in {topic!r}", code="unsupported_version")
-    address = GatewayAddress(parts[2], parts[3], parts[4])
+    address = GatewayAddress(parts[2], parts[3], parts[4], root)
     rest = parts[5:]
     match rest:
         case ["state"]:
