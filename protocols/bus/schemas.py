@@ -21,7 +21,7 @@ from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
 from protocols.bus.ids import uuid7
 
-CONTRACT_VERSION = 1
+CONTRACT_VERSION: Literal[1] = 1
 _ID_RE = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
 
 
