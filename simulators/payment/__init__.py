@@ -1,0 +1,2 @@
+"""Card payment terminal simulators: Sberbank UPOS (an executable) and nexo Retailer (TCP),
+both backed by one device model and ledger (``model``)."""

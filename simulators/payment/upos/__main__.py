@@ -1,0 +1,5 @@
+import sys
+
+from simulators.payment.upos.cli import main
+
+sys.exit(main())
