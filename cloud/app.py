@@ -1,0 +1,78 @@
+"""The FastAPI application: routers, error mapping, and the lifespan that owns the MQTT client.
+
+Service errors (:mod:`cloud.errors`) become ``{"detail": <human text>, "code": <machine code>}``
+with their 4xx/503 status; nothing else is translated, so a bug stays a visible 500.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from cloud.commands.bus import CommandBus
+from cloud.commands.router import router as commands_router
+from cloud.config import CloudSettings, get_settings
+from cloud.db import make_engine, ping, session_factory
+from cloud.errors import CloudError, Unauthorized
+from cloud.registry.router import router as registry_router
+
+API_PREFIX = "/api/v1"
+
+
+def create_app(settings: CloudSettings | None = None, *, with_bus: bool = True) -> FastAPI:
+    """Build the API. The database must already be migrated (``vitrina db upgrade``).
+
+    ``with_bus=False`` skips the MQTT client (commands then answer 503); for tools that only read.
+    """
+    settings = settings or get_settings()
+    engine = make_engine(settings.database_url)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        bus = CommandBus(settings).start() if with_bus else None
+        app.state.command_bus = bus
+        try:
+            yield
+        finally:
+            if bus is not None:
+                bus.stop()
+            engine.dispose()
+
+    app = FastAPI(title="Vitrina cloud", version="1", lifespan=lifespan)
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.sessions = session_factory(engine)
+    app.state.command_bus = None
+
+    @app.exception_handler(CloudError)
+    async def _cloud_error(_request: Request, exc: CloudError) -> JSONResponse:
+        headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, Unauthorized) else None
+        body = {"detail": exc.message, "code": exc.code, **exc.extra}
+        return JSONResponse(body, status_code=exc.status_code, headers=headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [
+            {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")} for e in exc.errors()
+        ]
+        return JSONResponse({"detail": errors, "code": "validation_error"}, status_code=422)
+
+    api = APIRouter(prefix=API_PREFIX)
+    api.include_router(registry_router)
+    api.include_router(commands_router)
+    app.include_router(api)
+
+    @app.get("/healthz", tags=["health"])
+    def healthz(request: Request) -> JSONResponse:
+        """No auth. 200 while the database answers (``degraded`` without MQTT: reads still work)."""
+        db_ok = ping(engine)
+        bus: CommandBus | None = request.app.state.command_bus
+        mqtt_ok = bus is not None and bus.connected
+        status = "ok" if db_ok and mqtt_ok else ("degraded" if db_ok else "down")
+        return JSONResponse({"status": status, "db": db_ok, "mqtt": mqtt_ok}, status_code=200 if db_ok else 503)
+
+    return app

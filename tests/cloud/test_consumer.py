@@ -1,0 +1,197 @@
+"""The bus consumer against the real broker: rows appear, replays are no-ops, bad input is dropped,
+and a failed commit loses nothing (the message stays unacknowledged and is redelivered)."""
+
+from __future__ import annotations
+
+import json
+
+import paho.mqtt.client as mqtt
+import pytest
+from sqlalchemy import event
+from sqlalchemy.exc import OperationalError
+from sqlmodel import select
+
+from cloud.bus.consumer import BusConsumer
+from cloud.bus.mqtt import nodelay_is_set, parse_mqtt_url
+from cloud.commands.models import Command
+from cloud.registry.models import Device, Event, Gateway
+from protocols.bus import (
+    CloudState,
+    DeviceInfo,
+    DeviceKind,
+    DeviceState,
+    DeviceStatus,
+    GatewayState,
+    Inventory,
+    Reply,
+    ReplyStatus,
+    cloud_state_topic,
+    decode,
+)
+from protocols.bus import Event as BusEvent
+from tests.cloud.conftest import wait_for
+
+pytestmark = pytest.mark.integration
+
+
+def rows(sessions, model, *where):
+    with sessions() as session:
+        return session.exec(select(model).where(*where)).all()
+
+
+def test_gateway_messages_become_rows(consumer: BusConsumer, sessions, gateway_factory) -> None:
+    gw = gateway_factory()
+    a = gw.address
+    gw.publish(a.state(), GatewayState(online=True, session=3, version="0.1"), retain=True)
+    gw.publish(a.inventory(), Inventory(session=3, devices=(
+        DeviceInfo(id="scale1", kind=DeviceKind.SCALE, driver="massak"),)), retain=True)
+    gw.publish(a.device_status("scale1"), DeviceStatus(session=3, state=DeviceState.BUSY, detail="взвешивание"),
+               retain=True)
+    gw.publish(a.event("scale1", "weight"), BusEvent(session=3, seq=1, data={"weight_g": 500}))
+    wait_for(lambda: rows(sessions, Event))
+    (g,) = rows(sessions, Gateway)
+    (d,) = rows(sessions, Device)
+    assert (g.online, g.status, g.session, g.version) == (True, "online", 3, "0.1")
+    assert (d.kind, d.present, d.state, d.detail) == ("scale", True, "busy", "взвешивание")
+    assert consumer.connected and nodelay_is_set(consumer._client)  # type: ignore[arg-type]
+
+
+def test_cloud_state_is_online_while_running_and_offline_after_stop(settings, tenant, mqtt_url) -> None:
+    seen: list[bool] = []
+    probe = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
+    probe.on_message = lambda _c, _u, m: seen.append(decode(CloudState, m.payload).online) if m.payload else None
+    endpoint = parse_mqtt_url(mqtt_url)
+    probe.connect(endpoint.host, endpoint.port)
+    probe.subscribe(cloud_state_topic(settings.bus_root), qos=1)
+    probe.loop_start()
+    try:
+        consumer = BusConsumer(settings).start()
+        wait_for(lambda: True in seen)
+        consumer.stop()
+        wait_for(lambda: seen[-1] is False)
+    finally:
+        probe.publish(cloud_state_topic(settings.bus_root), b"", qos=1, retain=True).wait_for_publish(5)
+        probe.disconnect()
+        probe.loop_stop()
+
+
+def test_same_event_published_twice_is_one_row(consumer, sessions, gateway_factory) -> None:
+    gw = gateway_factory()
+    evt = BusEvent(session=1, seq=1, data={"code": "4601234567893"})
+    gw.publish(gw.address.event("scan1", "scan"), evt)
+    gw.publish(gw.address.event("scan1", "scan"), evt)
+    assert consumer.wait_until(lambda s: s["duplicate"] >= 1 and s["stored"] >= 1)
+    assert len(rows(sessions, Event)) == 1
+
+
+def test_late_will_of_old_session_keeps_gateway_online(consumer, sessions, gateway_factory) -> None:
+    gw = gateway_factory()
+    gw.publish(gw.address.state(), GatewayState(online=True, session=8))
+    gw.publish(gw.address.state(), GatewayState(online=False, session=7, reason="will"))
+    assert consumer.wait_until(lambda s: s["ignored"] >= 1)
+    (g,) = rows(sessions, Gateway)
+    assert (g.online, g.status, g.session) == (True, "online", 8)
+
+
+def test_bad_payloads_and_unknown_tenant_are_dropped_and_consumer_keeps_working(
+    consumer, sessions, gateway_factory
+) -> None:
+    gw = gateway_factory()
+    stranger = gateway_factory(tenant="no_such_tenant")
+    gw.publish(gw.address.state(), b"{definitely not json")
+    gw.publish(gw.address.state(), json.dumps({"v": 99, "online": True, "session": 1}).encode())
+    gw.publish(gw.address.inventory(), json.dumps({"v": 1, "session": -1}).encode())
+    stranger.publish(stranger.address.state(), GatewayState(online=True, session=1))
+    assert consumer.wait_until(lambda s: s["dropped"] >= 4)
+    assert rows(sessions, Gateway) == []
+    gw.publish(gw.address.state(), GatewayState(online=True, session=1))
+    wait_for(lambda: rows(sessions, Gateway))
+    assert consumer.stats["errors"] == 0
+
+
+def test_reply_updates_the_command_row(consumer, sessions, tenant, gateway_factory) -> None:
+    from datetime import UTC, datetime
+
+    from cloud.commands import service
+    from cloud.db import unit_of_work
+
+    gw = gateway_factory()
+    gw.publish(gw.address.state(), GatewayState(online=True, session=1))
+    wait_for(lambda: rows(sessions, Gateway))
+    with unit_of_work(sessions) as session:
+        g = session.exec(select(Gateway)).one()
+        service.create_or_get(session, tenant_id=tenant[0], gateway=g, device=None, action="ping", args={},
+                              key="cmd-1", ttl_s=60, now=datetime.now(UTC))
+    gw.publish(gw.address.reply("cmd-1"), Reply(session=1, command_id="cmd-1", status=ReplyStatus.ACCEPTED))
+    gw.publish(gw.address.reply("cmd-1"), Reply(session=1, command_id="cmd-1", status=ReplyStatus.DONE,
+                                                  result={"pong": True}))
+    cmd = wait_for(lambda: [c for c in rows(sessions, Command) if c.status == "done"])[0]
+    assert cmd.result == {"pong": True}
+
+
+def test_failed_commit_is_not_acked_and_the_redelivered_message_is_stored_once(
+    consumer: BusConsumer, sessions, gateway_factory
+) -> None:
+    """A real database error on commit: the consumer must not ack; after it resyncs (DB ping,
+    reconnect with its persistent session) the broker redelivers and the event is stored once."""
+    failures: list[int] = []
+
+    def fail_first_commit(_conn) -> None:
+        if not failures:
+            failures.append(1)
+            raise OperationalError("COMMIT", {}, Exception("injected: connection lost during commit"))
+
+    event.listen(consumer.engine, "commit", fail_first_commit)
+    try:
+        gw = gateway_factory()
+        gw.publish(gw.address.event("kkt1", "receipt"), BusEvent(session=1, seq=42, data={"fd": 1001}))
+        assert consumer.wait_until(lambda s: s["db_errors"] >= 1 and s["resyncs"] >= 1 and s["stored"] >= 1, 20)
+    finally:
+        event.remove(consumer.engine, "commit", fail_first_commit)
+    (stored,) = rows(sessions, Event)
+    assert (stored.seq, stored.data) == (42, {"fd": 1001})
+    assert consumer.stats["connects"] >= 2  # the redelivery came through a new connection
+
+
+def test_retained_state_published_before_the_consumer_starts_is_ingested(
+    settings, tenant, sessions, gateway_factory
+) -> None:
+    """Shared subscriptions receive no retained messages: the consumer's snapshot subscription must."""
+    gw = gateway_factory()
+    gw.publish(gw.address.state(), GatewayState(online=True, session=2, version="9"), retain=True)
+    consumer = BusConsumer(settings).start()
+    try:
+        wait_for(lambda: rows(sessions, Gateway))
+        assert rows(sessions, Gateway)[0].version == "9"
+    finally:
+        consumer.stop()
+
+
+def test_falls_back_to_mqtt_311_on_a_broker_without_v5(settings, tenant, sessions, gateway_factory) -> None:
+    from paho.mqtt.enums import MQTTProtocolVersion
+
+    from tests.cloud.conftest import FakeGateway
+    from vitrina.broker import EmbeddedBroker
+
+    broker = EmbeddedBroker(port=0).start()
+    consumer = BusConsumer(settings.model_copy(update={"mqtt_url": broker.url})).start()
+    gw = None
+    try:
+        assert consumer.wait_until(lambda s: s["subscribed"] >= 1)
+        assert consumer.protocol == MQTTProtocolVersion.MQTTv311 and not consumer.shared
+        gw = FakeGateway(broker.url, gateway_factory().address)
+        gw.publish(gw.address.event("d1", "scan"), BusEvent(session=1, seq=1))
+        wait_for(lambda: rows(sessions, Event))
+    finally:
+        if gw is not None:
+            gw.close()
+        consumer.stop()
+        broker.stop()
+
+
+def test_uses_shared_subscription_on_mosquitto(consumer: BusConsumer, mqtt_url: str) -> None:
+    from paho.mqtt.enums import MQTTProtocolVersion
+
+    if consumer.protocol != MQTTProtocolVersion.MQTTv5:
+        pytest.skip(f"broker at {mqtt_url} does not speak MQTT 5")
+    assert consumer.shared
