@@ -136,7 +136,6 @@ def run_up(api_port: int = 8000, mqtt_port: int = 1883, data_dir: str = "var") -
         from cloud.app import create_app
 
         server = uvicorn.Server(uvicorn.Config(create_app(settings), host=host, port=port, log_level="warning"))
-        server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
         api_thread = threading.Thread(target=server.run, name="api", daemon=True)
         api_thread.start()
 
