@@ -1,0 +1,52 @@
+"""FFD 1.2 fiscal model shared by every fiscal-register driver (Shtrih now, ATOL later)."""
+
+from protocols.fiscal.errors import FiscalDataError, FiscalError, ReceiptInvalid
+from protocols.fiscal.receipt import (
+    Cashier,
+    Correction,
+    CorrectionBasis,
+    CorrectionType,
+    FiscalDocument,
+    Item,
+    ItemType,
+    MarkingCode,
+    MarkingStatus,
+    Measure,
+    PaymentMethod,
+    Payments,
+    Receipt,
+    SettlementSign,
+    Taxation,
+    from_kopecks,
+    kopecks,
+    money,
+)
+from protocols.fiscal.tax import TAX_RATES, TaxRate, VatKind, resolve
+
+__all__ = [
+    "TAX_RATES",
+    "Cashier",
+    "Correction",
+    "CorrectionBasis",
+    "CorrectionType",
+    "FiscalDataError",
+    "FiscalDocument",
+    "FiscalError",
+    "Item",
+    "ItemType",
+    "MarkingCode",
+    "MarkingStatus",
+    "Measure",
+    "PaymentMethod",
+    "Payments",
+    "Receipt",
+    "ReceiptInvalid",
+    "SettlementSign",
+    "TaxRate",
+    "Taxation",
+    "VatKind",
+    "from_kopecks",
+    "kopecks",
+    "money",
+    "resolve",
+]

@@ -1,0 +1,3 @@
+from simulators.fiscal.cli import app
+
+app()
