@@ -13,10 +13,14 @@ from collections.abc import Callable
 
 from drivers.errors import DriverConfigError
 from drivers.scale.base import Scale, ScaleInfo, ScaleOverload, ScaleUnderload, ScaleUnstable, WeightReading
+from drivers.scale.massak import MassaKScale
+from drivers.scale.modbus import ModbusScale
 from drivers.scale.mtsics import MtSicsScale
 
 SCALE_DRIVERS: dict[str, Callable[..., Scale]] = {
     "mtsics": MtSicsScale,
+    "massak": MassaKScale,
+    "modbus": ModbusScale,
 }
 
 
