@@ -1,0 +1,1 @@
+"""Devices: one worker thread per device, one folder per device family (``scale/``, …)."""

@@ -1,0 +1,168 @@
+"""What a device family binding is: actions as data, a poll, status data and a recovery hook.
+
+A binding owns one driver object and is only ever called from its device's worker thread
+(``gateway.devices.worker``), so a poll and a command can never interleave on the wire
+(ThingsBoard #1841). Families live in their own folder (``gateway/devices/scale/``) and are
+registered by :class:`~protocols.bus.DeviceKind` in ``gateway.devices.registry``.
+
+``recover`` is the hook for commands the journal found ``running`` at startup (the gateway died
+mid-command). The default answers ``failed``/``interrupted`` without touching the device, which
+is right for a scale. A fiscal register or payment terminal overrides it to ask the device for
+its last document or transaction (and sets ``recover_needs_device``), so the outcome is read
+from the device instead of being guessed or re-run.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from gateway.config import DeviceConfig
+from gateway.errors import InvalidArgs, UnknownAction
+from gateway.journal import StoredReply
+from protocols.bus import DeviceInfo, DeviceKind, Reply, ReplyCode, ReplyStatus, describe
+
+EmitFn = Callable[[str, dict[str, Any]], None]
+"""``emit(event_type, data)``: store an event of this device in the outbox."""
+
+
+class NoArgs(BaseModel):
+    """Args model of actions that take none (unknown keys are refused: a typo is an error)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+@dataclass(frozen=True, slots=True)
+class Action:
+    """One command a device family accepts: name, args schema, handler, whether it has effects."""
+
+    name: str
+    args: type[BaseModel]
+    handler: Callable[[Any], dict[str, Any]]
+    side_effect: bool = False
+    doc: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """A final outcome before it becomes a :class:`Reply` (bindings do not know the session)."""
+
+    status: ReplyStatus
+    result: dict[str, Any] | None = None
+    code: str | None = None
+    message: str | None = None
+
+    def to_reply(self, command_id: str, session: int) -> Reply:
+        return Reply(
+            session=session,
+            command_id=command_id,
+            status=self.status,
+            result=self.result,
+            code=self.code,
+            message=self.message,
+        )
+
+    @classmethod
+    def done(cls, result: dict[str, Any] | None = None) -> Outcome:
+        return cls(ReplyStatus.DONE, result=result or {})
+
+    @classmethod
+    def failed(cls, code: str, message: str, result: dict[str, Any] | None = None) -> Outcome:
+        return cls(ReplyStatus.FAILED, result=result, code=code, message=message)
+
+
+@dataclass
+class StatusSnapshot:
+    """What goes into ``…/dev/{device}/status`` (compared to publish on change only)."""
+
+    state: str
+    detail: str = ""
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+class DeviceBinding(ABC):
+    """Base of every family binding. Subclasses set the class attributes and the abstract methods."""
+
+    kind: ClassVar[DeviceKind]
+    capabilities: ClassVar[tuple[str, ...]] = ()
+    events: ClassVar[tuple[str, ...]] = ()
+    recover_needs_device: ClassVar[bool] = False
+
+    def __init__(self, config: DeviceConfig, emit: EmitFn, factory: Any = None) -> None:
+        self.config = config
+        self.emit = emit
+        self.factory = factory
+
+    @property
+    def id(self) -> str:
+        return self.config.id
+
+    # Commands ----------------------------------------------------------------------------
+    @abstractmethod
+    def actions(self) -> Mapping[str, Action]:
+        """Every action of this family, by name."""
+
+    def known_actions(self) -> list[str]:
+        return sorted(self.actions())
+
+    def validate(self, action: str, args: dict[str, Any]) -> BaseModel:
+        """Parse ``args`` for ``action``; raise :class:`UnknownAction` / :class:`InvalidArgs`."""
+        spec = self.actions().get(action)
+        if spec is None:
+            known = self.known_actions()
+            raise UnknownAction(
+                f"device {self.id!r} has no action {action!r}; known: {', '.join(known)}",
+                result={"known_actions": known},
+            )
+        try:
+            return spec.args.model_validate(args)
+        except ValidationError as exc:
+            raise InvalidArgs(f"{action}: {describe(exc)}") from exc
+
+    def execute(self, action: str, args: BaseModel) -> dict[str, Any]:
+        """Run an already validated action on the device (worker thread only)."""
+        return self.actions()[action].handler(args)
+
+    def recover(self, entry: StoredReply) -> Outcome:
+        """Decide the outcome of a command interrupted by a gateway crash (see module doc)."""
+        return Outcome.failed(
+            ReplyCode.INTERRUPTED,
+            f"the gateway stopped while {entry.action!r} was running; its outcome is unknown",
+        )
+
+    # Lifecycle (worker thread only) ----------------------------------------------------------
+    @abstractmethod
+    def open(self) -> None:
+        """Build and open the driver; raise a ``DriverError`` when the device is not there."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Close the driver; never raises."""
+
+    @property
+    def poll_interval(self) -> float | None:
+        """Seconds between polls, or ``None`` for a device that is never polled."""
+        return None
+
+    def poll(self) -> None:
+        """One periodic read (may ``emit`` events); raises driver errors like any call."""
+        return None
+
+    def status_data(self) -> dict[str, Any]:
+        """Family-specific part of the status (published when it changes)."""
+        return {}
+
+    def info(self) -> DeviceInfo:
+        return DeviceInfo(
+            id=self.id,
+            kind=self.config.kind,
+            model=self.config.model,
+            driver=self.config.driver,
+            port=self.config.url,
+            capabilities=tuple(sorted(self.actions())) or self.capabilities,
+            events=self.events,
+        )

@@ -1,0 +1,325 @@
+"""Command dispatch: every payload on a command topic gets a specific answer or is logged.
+
+Order of checks, and why:
+
+1. Topic not ours / not a command → ignored (we only subscribe to our own filters).
+2. Empty payload → ignored: that is how a retained message is cleared, not a command.
+3. ``command_id`` and ``reply_to`` are *peeked* first so that even an undecodable payload
+   gets a ``failed`` reply the sender can match. ``peek`` needs valid JSON; for broken JSON a
+   strict regex finds ``"command_id": "…"`` in the raw bytes (a truncated payload usually still
+   has its id), so ``malformed_json`` is answered too, not only logged.
+4. Retained → ``failed``/``retained_command``, never executed, and the retained copy is cleared
+   (Tasmota #2424: a retained "power on" fired on every reconnect). MQTT marks a message
+   retained only when the broker replays it from storage, which is exactly the dangerous case.
+5. Decode → ``malformed_json`` / ``unsupported_version`` / ``invalid_schema``.
+6. Unknown device → ``unknown_device``; unknown action → ``unknown_action`` (with the list);
+   bad args → ``invalid_args``. None of these are journaled: nothing ran, and a retry after a
+   config fix should be able to run.
+7. Journal lookup: a repeat is answered from the journal (``duplicate`` with the original
+   status and result, or ``accepted`` while it still runs) — *before* the expiry check, so a
+   late retry of a finished command learns its result instead of ``expired``.
+8. Expired → ``expired``, journaled so every retry gets the same answer, never executed.
+9. Journal ``running`` (durable) → ``accepted`` → the target's thread runs it → final reply
+   journaled → published.
+
+A payload without a usable ``command_id`` cannot be answered. It is logged and counted
+(``rejected_unaddressable`` in ``ping``), not turned into an outbox event: a broken or hostile
+publisher could otherwise flood the bounded outbox and evict real events.
+
+Replies are published directly (QoS 1, not retained), never through the outbox: they answer a
+live request, and a lost reply is repaired by the sender's retry hitting the journal.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import re
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from functools import partial
+
+from pydantic import BaseModel
+
+from gateway.devices.base import Outcome
+from gateway.devices.supervisor import BrokenDevice
+from gateway.devices.worker import CommandJob
+from gateway.errors import CommandRejected, StorageError
+from gateway.journal import GATEWAY_TARGET, Journal, StoredReply, args_hash
+from gateway.targets import CommandTarget
+from protocols.bus import (
+    Command,
+    GatewayAddress,
+    PayloadError,
+    Reply,
+    ReplyCode,
+    ReplyStatus,
+    TopicError,
+    TopicKind,
+    check_id,
+    decode,
+    encode,
+    parse_topic,
+    peek,
+    utcnow,
+)
+
+log = logging.getLogger(__name__)
+
+COMMAND_ID_REUSED = "command_id_reused"
+MAX_REPLY_TOPIC = 512
+_SNIFF = {
+    name: re.compile(rb'"' + name.encode() + rb'"\s*:\s*"([^"\\\x00-\x1f]{1,512})"')
+    for name in ("command_id", "reply_to")
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Incoming:
+    """A message from a command topic, as paho delivered it."""
+
+    topic: str
+    payload: bytes
+    retain: bool = False
+    response_topic: str | None = None
+    correlation: bytes | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _ReplyTo:
+    command_id: str
+    topic: str
+    correlation: bytes | None
+
+
+ReplyPublisher = Callable[[str, bytes, "bytes | None"], bool]
+"""``publish(topic, payload, correlation)`` QoS 1, not retained; False when not connected."""
+
+
+def valid_reply_topic(topic: str | None) -> str | None:
+    """``topic`` if it is a concrete topic we may publish to, else ``None``."""
+    if not topic or len(topic) > MAX_REPLY_TOPIC or topic.startswith("$"):
+        return None
+    if any(c in topic for c in "+#\x00"):
+        return None
+    return topic
+
+
+def _peek(payload: bytes, field: str) -> str | None:
+    """``peek`` for valid JSON; a regex over the raw bytes for broken JSON (see module doc)."""
+    value = peek(payload, field)
+    if value is not None:
+        return value
+    match = _SNIFF[field].search(payload)
+    if match is None:
+        return None
+    try:
+        return match.group(1).decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
+class Dispatcher:
+    """Decodes, checks and routes commands; answers every addressable one."""
+
+    def __init__(
+        self,
+        address: GatewayAddress,
+        journal: Journal,
+        *,
+        devices: Callable[[str], CommandTarget | BrokenDevice | None],
+        gateway: CommandTarget,
+        known_devices: Callable[[], list[str]],
+        publish_reply: ReplyPublisher,
+        clear_retained: Callable[[str], None],
+        session: Callable[[], int],
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.address = address
+        self.journal = journal
+        self._devices = devices
+        self._gateway = gateway
+        self._known_devices = known_devices
+        self._publish_reply = publish_reply
+        self._clear_retained = clear_retained
+        self._session = session
+        self._clock = clock
+        self._queue: queue.Queue[Incoming | None] = queue.Queue()
+        self._thread: threading.Thread | None = None
+        self.rejected_unaddressable = 0
+        self.last_rejection = ""
+        self.handled = 0
+
+    # Intake thread -------------------------------------------------------------------------
+    def submit(self, message: Incoming) -> None:
+        """From paho's thread: queue and return at once (never block the network loop)."""
+        self._queue.put(message)
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._loop, name="command-intake", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._queue.put(None)
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+
+    def _loop(self) -> None:
+        while (message := self._queue.get()) is not None:
+            self.handle(message)
+
+    # Handling ------------------------------------------------------------------------------
+    def handle(self, message: Incoming) -> None:
+        """Process one message; never raises."""
+        try:
+            self._handle(message)
+        except Exception:
+            log.exception("command on %s: unexpected failure", message.topic)
+        finally:
+            self.handled += 1
+
+    def _handle(self, message: Incoming) -> None:
+        try:
+            parsed = parse_topic(message.topic, self.address.root)
+        except TopicError as exc:
+            self._unaddressable(message, f"bad topic: {exc.message}")
+            return
+        if parsed.kind not in (TopicKind.COMMAND, TopicKind.GATEWAY_COMMAND) or parsed.address != self.address:
+            log.debug("ignoring message on %s", message.topic)
+            return
+        if not message.payload:
+            log.debug("ignoring empty payload on %s (a retained message being cleared)", message.topic)
+            return
+        to = self._reply_address(message)
+        if message.retain:
+            self._clear_retained(message.topic)
+            self._fail(to, message, ReplyCode.RETAINED, "retained commands are never executed; publish with retain=0")
+            return
+        try:
+            command = decode(Command, message.payload)
+        except PayloadError as exc:
+            self._fail(to, message, exc.code, exc.message)
+            return
+        if command.reply_to is not None and valid_reply_topic(command.reply_to) is None:
+            self._fail(to, message, ReplyCode.INVALID_SCHEMA, f"reply_to: not a publishable topic: {command.reply_to!r}")
+            return
+        assert to is not None  # decode() validated command_id, so the address was built
+        action = parsed.name or ""
+        target_id = parsed.device if parsed.kind is TopicKind.COMMAND else GATEWAY_TARGET
+        target = self._gateway if target_id == GATEWAY_TARGET else self._devices(target_id or "")
+        if target is None:
+            known = self._known_devices()
+            self._fail(
+                to, message, ReplyCode.UNKNOWN_DEVICE,
+                f"no device {target_id!r} on gateway {self.address.gateway}; known: {', '.join(known) or 'none'}",
+                {"known_devices": known},
+            )
+            return
+        if isinstance(target, BrokenDevice):
+            self._fail(to, message, target.code, f"device {target.id!r} cannot be used: {target.detail}")
+            return
+        try:
+            args = target.validate(action, command.args)
+        except CommandRejected as exc:
+            self._fail(to, message, exc.code, exc.message, exc.result)
+            return
+        self._run(to, command, target, target_id or GATEWAY_TARGET, action, args)
+
+    def _run(
+        self, to: _ReplyTo, command: Command, target: CommandTarget, target_id: str, action: str, args: BaseModel
+    ) -> None:
+        digest = args_hash(command.args)
+        try:
+            existing = self.journal.lookup(command.command_id)
+            if existing is None and command.expired(self._clock()):
+                reply = self._reply(
+                    to, ReplyStatus.EXPIRED, code=ReplyCode.EXPIRED, message=f"expired at {command.expires_at}"
+                )
+                self.journal.record(command.command_id, target_id, action, digest, reply, reply_to=command.reply_to)
+                self._send(to, reply)
+                return
+            if existing is None:
+                existing = self.journal.begin(
+                    command.command_id, target_id, action, digest, reply_to=command.reply_to, args=command.args
+                )
+        except StorageError as exc:
+            log.error("journal unavailable, refusing %s: %s", command.command_id, exc)
+            self._send(to, self._reply(to, ReplyStatus.FAILED, code=ReplyCode.INTERNAL, message=exc.message))
+            return
+        if existing is not None:
+            self._answer_repeat(to, existing, target_id, action, digest)
+            return
+        self._send(to, self._reply(to, ReplyStatus.ACCEPTED))
+        target.submit(CommandJob(command.command_id, action, args, partial(self._finish, to)))
+
+    def _finish(self, to: _ReplyTo, outcome: Outcome) -> None:
+        """A final outcome (target thread): journal it, then answer."""
+        reply = outcome.to_reply(to.command_id, self._session())
+        try:
+            self.journal.finish(to.command_id, reply)
+        except StorageError as exc:  # the reply is still true; a restart will call it interrupted
+            log.error("cannot journal the reply of %s: %s", to.command_id, exc)
+        self._send(to, reply)
+
+    def finish_recovered(self, entry: StoredReply, outcome: Outcome) -> None:
+        """Store and announce the outcome of a command interrupted by a crash."""
+        topic = valid_reply_topic(entry.reply_to) or self.address.reply(entry.command_id)
+        self._finish(_ReplyTo(entry.command_id, topic, None), outcome)
+
+    def _answer_repeat(self, to: _ReplyTo, existing: StoredReply, target_id: str, action: str, digest: str) -> None:
+        if (existing.device, existing.action, existing.args_hash) != (target_id, action, digest):
+            self._send(to, self._reply(
+                to, ReplyStatus.FAILED, code=COMMAND_ID_REUSED,
+                message=f"command_id {to.command_id!r} was already used for {existing.device}/{existing.action}"
+                " with other args; use a new command_id for new work",
+            ))
+            return
+        stored = existing.reply
+        if stored is None:
+            self._send(to, self._reply(to, ReplyStatus.ACCEPTED, message="already running"))
+            return
+        self._send(to, Reply(
+            session=self._session(), command_id=to.command_id, status=ReplyStatus.DUPLICATE,
+            original=stored.status, result=stored.result, code=stored.code, message=stored.message,
+        ))
+
+    # Replies -------------------------------------------------------------------------------
+    def _reply_address(self, message: Incoming) -> _ReplyTo | None:
+        command_id = _peek(message.payload, "command_id")
+        if command_id is None:
+            return None
+        try:
+            check_id(command_id, "command id")
+        except TopicError:
+            return None
+        topic = valid_reply_topic(_peek(message.payload, "reply_to")) or valid_reply_topic(message.response_topic)
+        return _ReplyTo(command_id, topic or self.address.reply(command_id), message.correlation)
+
+    def _reply(
+        self, to: _ReplyTo, status: ReplyStatus, *, code: str | None = None, message: str | None = None,
+        result: dict[str, object] | None = None,
+    ) -> Reply:
+        return Reply(
+            session=self._session(), command_id=to.command_id, status=status, code=code, message=message, result=result
+        )
+
+    def _fail(
+        self, to: _ReplyTo | None, message: Incoming, code: str, text: str, result: dict[str, object] | None = None
+    ) -> None:
+        if to is None:
+            self._unaddressable(message, f"{code}: {text}")
+            return
+        log.info("command %s on %s refused: %s: %s", to.command_id, message.topic, code, text)
+        self._send(to, self._reply(to, ReplyStatus.FAILED, code=code, message=text, result=result))
+
+    def _send(self, to: _ReplyTo, reply: Reply) -> None:
+        if not self._publish_reply(to.topic, encode(reply), to.correlation or to.command_id.encode()):
+            log.warning("reply %s/%s not sent: not connected", to.command_id, reply.status.value)
+
+    def _unaddressable(self, message: Incoming, why: str) -> None:
+        self.rejected_unaddressable += 1
+        self.last_rejection = f"{message.topic}: {why}"[:300]
+        log.warning("unanswerable message on %s: %s", message.topic, why)

@@ -1,0 +1,174 @@
+"""Sends the outbox to the broker: in order, a bounded window in flight, delete on PUBACK only.
+
+Bookkeeping, and why each piece is there:
+
+* ``inflight`` maps paho ``mid`` → ``seq`` for the *current connection* (``epoch``). A row is
+  deleted only when paho's ``on_publish`` reports the PUBACK of its mid — never because
+  ``publish()`` returned success (that only means "written to a socket that may be dead").
+* A PUBACK can arrive before ``publish()`` has returned the mid to us (0.6 ms round trips),
+  and paho calls ``on_publish`` holding its own lock, so we cannot hold ours across
+  ``publish()``. Early acks wait in ``early`` until the sender records the mid; the set is
+  cleared before each batch so a mid from an unrelated publish (a reply) cannot linger.
+* On a lost connection every in-flight row goes back to pending (the cursor rewinds) and the
+  epoch changes, so acks of the old connection can never delete a row of the new one. The MQTT
+  link also purges paho's own in-memory resend queue, so replays come from SQLite only.
+  Duplicates on the wire are expected (the cloud dedupes on ``event_id``); losses are not.
+* Acked rows are deleted in batches (one transaction per wake-up), which is what lets a
+  Raspberry-class box sustain thousands of events per second.
+* Sending is gated on the cloud's retained ``cloud/state`` (``require_cloud_online``): replaying
+  a day of weights into a broker nobody drains only moves the backlog somewhere less durable.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+from gateway.errors import StorageError
+from gateway.outbox import Outbox
+
+log = logging.getLogger(__name__)
+
+PublishFn = Callable[[str, bytes], "int | None"]
+"""Publish QoS 1 and return paho's mid, or ``None`` if not connected."""
+
+
+class OutboxSender:
+    """A thread draining :class:`Outbox` through ``publish`` whenever ``may_send()`` is true."""
+
+    def __init__(
+        self,
+        outbox: Outbox,
+        publish: PublishFn,
+        *,
+        session: Callable[[], int],
+        may_send: Callable[[], bool],
+        window: int = 256,
+        prune_every_s: float = 60.0,
+    ) -> None:
+        self.outbox = outbox
+        self._publish = publish
+        self._session = session
+        self._may_send = may_send
+        self.window = window
+        self._prune_every_s = prune_every_s
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._epoch = 0
+        self._cursor = 0
+        self._inflight: dict[int, int] = {}
+        self._early: set[int] = set()
+        self._acked: list[int] = []
+        self._backoff_until = 0.0
+        self.sent = 0
+        self.acked_total = 0
+        self.replays = 0
+
+    # Hooks from the MQTT link (paho's thread: cheap, never raise) ----------------------------
+    def connection_lost(self) -> None:
+        """Every in-flight row is pending again; acks of the old connection are void."""
+        with self._lock:
+            self._epoch += 1
+            if self._inflight:
+                self.replays += len(self._inflight)
+            self._inflight.clear()
+            self._early.clear()
+            self._cursor = 0
+        self._wake.set()
+
+    def on_publish(self, mid: int, ok: bool = True) -> None:
+        """PUBACK for ``mid``: its row may now be deleted (refused → resend after a pause)."""
+        with self._lock:
+            seq = self._inflight.pop(mid, None)
+            if seq is None:
+                self._early.add(mid)
+            elif ok:
+                self._acked.append(seq)
+            else:
+                self._cursor = min(self._cursor, seq - 1)
+                self._backoff_until = time.monotonic() + 1.0
+        self._wake.set()
+
+    def wake(self) -> None:
+        """Something to send (a new event, the cloud came online, we reconnected)."""
+        self._wake.set()
+
+    # Thread ------------------------------------------------------------------------------
+    @property
+    def inflight(self) -> int:
+        return len(self._inflight)
+
+    def start(self) -> None:
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="outbox-sender", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+        self._flush_acked()
+
+    def _run(self) -> None:
+        next_prune = 0.0
+        while not self._stop.is_set():
+            self._wake.wait(0.5)
+            self._wake.clear()
+            try:
+                self._flush_acked()
+                now = time.monotonic()
+                if now >= next_prune:
+                    next_prune = now + self._prune_every_s
+                    self.outbox.prune_expired()
+                if now >= self._backoff_until and self._may_send():
+                    self._send_batch()
+            except StorageError:
+                log.exception("outbox storage failed; retrying in 1 s")
+                self._stop.wait(1.0)
+            except Exception:
+                log.exception("outbox sender iteration failed; retrying in 1 s")
+                self._stop.wait(1.0)
+
+    def _flush_acked(self) -> None:
+        with self._lock:
+            acked, self._acked = self._acked, []
+        if acked:
+            try:
+                self.outbox.delete(acked)
+            except StorageError:
+                with self._lock:  # keep them: deleting later is safe, forgetting is a resend
+                    self._acked.extend(acked)
+                raise
+            self.acked_total += len(acked)
+
+    def _send_batch(self) -> None:
+        with self._lock:
+            room = self.window - len(self._inflight)
+            epoch, cursor = self._epoch, self._cursor
+            self._early.clear()
+        if room <= 0:
+            return
+        rows = self.outbox.pending_after(cursor, room)
+        session = self._session()
+        for row in rows:
+            if not self._may_send():
+                return
+            mid = self._publish(row.topic, row.payload_for(session))
+            with self._lock:
+                if mid is None or epoch != self._epoch:
+                    return  # not connected, or the connection changed: replay from the cursor
+                self._cursor = row.seq
+                if mid in self._early:
+                    self._early.discard(mid)
+                    self._acked.append(row.seq)
+                else:
+                    self._inflight[mid] = row.seq
+            self.sent += 1
+        if len(rows) == room:
+            self._wake.set()  # more may be waiting

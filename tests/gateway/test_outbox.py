@@ -1,0 +1,135 @@
+"""Outbox storage and the sender's ack bookkeeping (real SQLite files)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from gateway.outbox import Outbox
+from gateway.sender import OutboxSender
+from tests.gateway.support import wait_until
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_append_assigns_seq_and_event_id_in_order(tmp_path: Path) -> None:
+    ob = Outbox(tmp_path / "o.db")
+    events = [ob.append(f"t/{i}", {"i": i}, session=3) for i in range(5)]
+    assert [e.seq for e in events] == [1, 2, 3, 4, 5]
+    assert len({e.event_id for e in events}) == 5
+    rows = ob.pending_after(0, 10)
+    assert [r.seq for r in rows] == [1, 2, 3, 4, 5]
+    stored = json.loads(rows[2].payload)
+    assert (stored["seq"], stored["event_id"], stored["data"]) == (3, str(events[2].event_id), {"i": 2})
+    assert [r.seq for r in ob.pending_after(3, 10)] == [4, 5]
+    assert json.loads(rows[0].payload_for(4))["historical"] is True
+    assert rows[0].payload_for(3) == rows[0].payload
+
+
+def test_survives_reopen_and_seq_never_reused(tmp_path: Path) -> None:
+    ob = Outbox(tmp_path / "o.db")
+    ob.append_many([("t", {"n": n}) for n in range(3)], session=1)
+    ob.delete([1, 2, 3])
+    ob.append("t", {"n": 3}, session=1)
+    ob.close()
+    again = Outbox(tmp_path / "o.db")
+    assert again.depth == 1 and [r.seq for r in again.pending_after(0, 10)] == [4]
+    again.delete([4])
+    again.close()
+    third = Outbox(tmp_path / "o.db")
+    assert third.depth == 0
+    assert third.append("t", {}, session=2).seq == 5
+
+
+def test_bounds_drop_oldest_and_count(tmp_path: Path) -> None:
+    clock = Clock()
+    ob = Outbox(tmp_path / "o.db", max_events=3, max_age_days=1, clock=clock)
+    for n in range(5):
+        ob.append("t", {"n": n}, session=1)
+    assert [r.seq for r in ob.pending_after(0, 10)] == [3, 4, 5]
+    assert ob.stats().dropped_overflow == 2
+    clock.now += 86400 + 1
+    ob.append("t", {"n": 5}, session=1)  # overflow drops seq 3 first
+    assert ob.prune_expired() == 2
+    stats = ob.stats()
+    assert (stats.depth, stats.dropped_overflow, stats.dropped_expired, stats.dropped) == (1, 3, 2, 5)
+    ob.close()
+    assert Outbox(tmp_path / "o.db").stats().dropped == 5, "the counter is persisted"
+
+
+class Link:
+    """The sender's view of MQTT: records publishes, returns mids (acks are sent by the test)."""
+
+    def __init__(self) -> None:
+        self.connected = True
+        self.published: list[tuple[int, int]] = []  # (mid, seq)
+        self.mid = 0
+
+    def publish(self, topic: str, payload: bytes) -> int | None:
+        if not self.connected:
+            return None
+        self.mid += 1
+        self.published.append((self.mid, json.loads(payload)["seq"]))
+        return self.mid
+
+
+def _sender(ob: Outbox, link: Link, window: int = 4) -> OutboxSender:
+    return OutboxSender(ob, link.publish, session=lambda: 1, may_send=lambda: link.connected, window=window)
+
+
+def test_sender_deletes_only_after_ack_and_replays_after_reconnect(tmp_path: Path) -> None:
+    ob = Outbox(tmp_path / "o.db")
+    for n in range(6):
+        ob.append("t", {"n": n}, session=1)
+    link = Link()
+    sender = _sender(ob, link, window=4)
+    sender.start()
+    try:
+        wait_until(lambda: len(link.published) == 4)  # the window bounds what is in flight
+        assert [s for _, s in link.published] == [1, 2, 3, 4]
+        assert ob.depth == 6, "nothing is deleted before its PUBACK"
+        sender.on_publish(1)
+        sender.on_publish(2)
+        wait_until(lambda: ob.depth == 4 and len(link.published) == 6)
+        assert [s for _, s in link.published[4:]] == [5, 6]
+        # connection lost with 3..6 in flight: they are pending again; old acks are void
+        link.connected = False
+        sender.connection_lost()
+        sender.on_publish(3)
+        link.connected = True
+        sender.wake()
+        wait_until(lambda: len(link.published) == 10)
+        assert [s for _, s in link.published[6:]] == [3, 4, 5, 6]
+        assert ob.depth == 4
+        for mid, _ in link.published[6:]:
+            sender.on_publish(mid)
+        wait_until(lambda: ob.depth == 0)
+    finally:
+        sender.stop()
+
+
+def test_sender_ack_arriving_before_mid_is_recorded(tmp_path: Path) -> None:
+    ob = Outbox(tmp_path / "o.db")
+    ob.append("t", {}, session=1)
+    link = Link()
+    sender = _sender(ob, link)
+    fast = link.publish
+
+    def publish_and_ack_at_once(topic: str, payload: bytes) -> int | None:
+        mid = fast(topic, payload)
+        assert mid is not None
+        sender.on_publish(mid)  # the PUBACK beats publish() returning
+        return mid
+
+    sender._publish = publish_and_ack_at_once
+    sender.start()
+    try:
+        wait_until(lambda: ob.depth == 0)
+    finally:
+        sender.stop()
