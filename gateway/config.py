@@ -139,6 +139,9 @@ class GatewayConfig(_Strict):
     broker: BrokerConfig = Field(default_factory=BrokerConfig)
     outbox: OutboxConfig = Field(default_factory=OutboxConfig)
     journal_keep_days: float = Field(default=30.0, gt=0)
+    # Republish the retained online state this often: the cloud marks a gateway it has not
+    # heard from for a while "stale", and a quiet store (no weights, no sales) is not a dead one.
+    heartbeat_s: float = Field(default=30.0, ge=0)
     devices: list[DeviceConfig] = Field(default_factory=list)
 
     @field_validator("tenant", "store", "gateway", "bus_root")

@@ -123,6 +123,8 @@ class Gateway:
         self.devices.start()
         self.sender.start()
         self.link.start()
+        if self.config.heartbeat_s > 0:
+            threading.Thread(target=self._heartbeat, name="heartbeat", daemon=True).start()
         self._running = True
         log.info("gateway %s started (data in %s)", self.address.prefix, self.data_dir)
         return self
@@ -132,6 +134,7 @@ class Gateway:
         if not self._running:
             return
         self._running = False
+        self._stop_requested.set()  # ends the heartbeat
         self.dispatcher.stop()
         self.commands.stop()
         self.devices.stop()
@@ -198,6 +201,15 @@ class Gateway:
         if changes["added"] or changes["removed"] or changes["restarted"]:
             self._publish_births()
         return changes
+
+    def _heartbeat(self) -> None:
+        """Republish the online state every ``heartbeat_s`` so the cloud sees a quiet store alive."""
+        while not self._stop_requested.wait(self.config.heartbeat_s):
+            if not self._running:
+                return
+            if self.link.is_connected:
+                state = GatewayState(online=True, session=self.link.session, version=__version__)
+                self._publish_retained(self.address.state(), encode(state))
 
     # Bus plumbing ------------------------------------------------------------------------------
     def _subscriptions(self) -> list[str]:

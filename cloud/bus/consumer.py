@@ -47,7 +47,7 @@ from cloud.bus.mqtt import (
 )
 from cloud.config import CloudSettings
 from cloud.db import make_engine, ping, session_factory, unit_of_work
-from protocols.bus import CloudState, cloud_filters, cloud_state_topic, encode
+from protocols.bus import CloudState, PayloadError, cloud_filters, cloud_state_topic, decode, encode
 
 log = logging.getLogger(__name__)
 
@@ -173,6 +173,10 @@ class BusConsumer:
             _rc, self._snapshot_mid = client.subscribe([(f, 1) for f in retained])
         else:
             client.subscribe([(f, 1) for f in filters])
+        # Every consumer watches the shared cloud state: when another instance dies (its Will
+        # says offline) or stops, the ones still running say online again, so gateways keep
+        # replaying their outboxes while any consumer is alive.
+        client.subscribe(cloud_state_topic(self.root), 1)
         client.publish(cloud_state_topic(self.root), encode(CloudState(online=True)), qos=1, retain=True)
         self._count("connects")
         log.info("consumer connected (MQTT %s, shared=%s)", "5" if self.protocol == 5 else "3.1.1", self.shared)
@@ -191,6 +195,10 @@ class BusConsumer:
     def _on_message(self, client: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
         if self._paused.is_set():
             return  # not acknowledged: redelivered after the resync
+        if msg.topic == cloud_state_topic(self.root):
+            self._on_cloud_state(client, bytes(msg.payload))
+            client.ack(msg.mid, msg.qos)
+            return
         outcome = self._process(Message(msg.topic, bytes(msg.payload), bool(msg.retain)))
         if outcome is None:
             self._paused.set()
@@ -198,6 +206,16 @@ class BusConsumer:
             return
         client.ack(msg.mid, msg.qos)
         self._count("acked")
+
+    def _on_cloud_state(self, client: mqtt.Client, payload: bytes) -> None:
+        try:
+            state = decode(CloudState, payload)
+        except PayloadError:
+            state = CloudState(online=False)  # an empty or foreign retained value: correct it
+        if not state.online and not self._stopping.is_set():
+            log.info("cloud state says offline while this consumer runs: republishing online")
+            client.publish(cloud_state_topic(self.root), encode(CloudState(online=True)), qos=1, retain=True)
+            self._count("cloud_state_reasserted")
 
     # ------------------------------------------------------------ database
 

@@ -195,3 +195,26 @@ def test_uses_shared_subscription_on_mosquitto(consumer: BusConsumer, mqtt_url: 
     if consumer.protocol != MQTTProtocolVersion.MQTTv5:
         pytest.skip(f"broker at {mqtt_url} does not speak MQTT 5")
     assert consumer.shared
+
+
+def test_a_stopping_consumer_does_not_take_the_cloud_offline_while_another_runs(settings, tenant, mqtt_url) -> None:
+    seen: list[bool] = []
+    probe = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
+    probe.on_message = lambda _c, _u, m: seen.append(decode(CloudState, m.payload).online) if m.payload else None
+    endpoint = parse_mqtt_url(mqtt_url)
+    probe.connect(endpoint.host, endpoint.port)
+    probe.subscribe(cloud_state_topic(settings.bus_root), qos=1)
+    probe.loop_start()
+    first = BusConsumer(settings.model_copy(update={"instance_id": settings.instance_id + "-a"})).start()
+    second = BusConsumer(settings.model_copy(update={"instance_id": settings.instance_id + "-b"})).start()
+    try:
+        wait_for(lambda: first.connected and second.connected and True in seen)
+        first.stop()
+        wait_for(lambda: False in seen)  # the stopping one said offline…
+        wait_for(lambda: seen[-1] is True)  # …and the running one corrected it
+        assert second.wait_until(lambda c: c["cloud_state_reasserted"] >= 1)
+    finally:
+        second.stop()
+        probe.publish(cloud_state_topic(settings.bus_root), b"", qos=1, retain=True).wait_for_publish(5)
+        probe.disconnect()
+        probe.loop_stop()
