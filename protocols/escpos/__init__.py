@@ -1,0 +1,66 @@
+"""ESC/POS (receipt and document printers): ``DLE EOT`` real-time status parsed and encoded,
+a printer-side command tokenizer, and the non-fiscal document model with its text layout.
+Sans-I/O; composing bytes for the host side is python-escpos's job (``drivers.printer``)."""
+
+from protocols.escpos.commands import Control, EscPosParser, RealTimeRequest, Text
+from protocols.escpos.document import (
+    Align,
+    Barcode,
+    Column,
+    Document,
+    Paragraph,
+    PrintLine,
+    QrCode,
+    Separator,
+    Symbology,
+    Table,
+    Totals,
+    layout,
+    to_cp866,
+)
+from protocols.escpos.errors import EscPosError, LocalProtocolError, RemoteProtocolError
+from protocols.escpos.status import (
+    NEED_DATA,
+    ErrorCause,
+    OfflineCause,
+    PaperSensors,
+    PrinterStatus,
+    RealTimeStatus,
+    StatusKind,
+    StatusParser,
+    parse_status_byte,
+    request,
+)
+
+__all__ = [
+    "NEED_DATA",
+    "Align",
+    "Barcode",
+    "Column",
+    "Control",
+    "Document",
+    "ErrorCause",
+    "EscPosError",
+    "EscPosParser",
+    "LocalProtocolError",
+    "OfflineCause",
+    "PaperSensors",
+    "Paragraph",
+    "PrintLine",
+    "PrinterStatus",
+    "QrCode",
+    "RealTimeRequest",
+    "RealTimeStatus",
+    "RemoteProtocolError",
+    "Separator",
+    "StatusKind",
+    "StatusParser",
+    "Symbology",
+    "Table",
+    "Text",
+    "Totals",
+    "layout",
+    "parse_status_byte",
+    "request",
+    "to_cp866",
+]
