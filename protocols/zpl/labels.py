@@ -37,6 +37,7 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from enum import StrEnum
 from typing import Final
 
+from protocols.barcodes.gtin import check_digit
 from protocols.zpl.errors import LocalProtocolError, TemplateDataError
 
 MAX_NAME: Final = 128
@@ -94,9 +95,8 @@ class LabelSize:
 
 
 def ean_check_digit(digits: str) -> int:
-    """GS1 mod-10 check digit of ``digits`` (weights 3,1,3,… from the right)."""
-    total = sum(int(c) * (3 if i % 2 == 0 else 1) for i, c in enumerate(reversed(digits)))
-    return (10 - total % 10) % 10
+    """GS1 mod-10 check digit of ``digits`` (one implementation: ``protocols.barcodes``)."""
+    return check_digit(digits)
 
 
 def _money(value: Decimal) -> str:
