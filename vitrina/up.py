@@ -13,6 +13,7 @@ import logging
 import os
 import signal
 import threading
+import time
 from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
@@ -138,6 +139,11 @@ def run_up(api_port: int = 8000, mqtt_port: int = 1883, data_dir: str = "var") -
         server = uvicorn.Server(uvicorn.Config(create_app(settings), host=host, port=port, log_level="warning"))
         api_thread = threading.Thread(target=server.run, name="api", daemon=True)
         api_thread.start()
+        deadline = time.monotonic() + 15
+        while not server.started and api_thread.is_alive() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if not server.started:
+            raise RuntimeError(f"the API did not start on {host}:{port}")
 
         def stop_api() -> None:
             server.should_exit = True
