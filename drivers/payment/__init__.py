@@ -3,8 +3,7 @@
 ``open_payment_terminal(driver, options)`` builds one from a device config::
 
     open_payment_terminal("upos", {"command": "sb_pilot", "workdir": "/opt/upos", "timeout": 180})
-
-(nexo: protocol in ``protocols.nexo``; its driver is not written yet.)
+    open_payment_terminal("nexo", {"host": "10.0.0.5", "port": 4000, "poi_id": "POI1"})
 
 Drivers are imported lazily, so a store without one family's dependencies still starts.
 """
@@ -29,6 +28,7 @@ from drivers.payment.base import (
 REGISTRY: dict[str, str] = {
     "upos": "drivers.payment.upos:UposTerminal",
     "sberbank_upos": "drivers.payment.upos:UposTerminal",
+    "nexo": "drivers.payment.nexo:NexoTerminal",
 }
 
 
