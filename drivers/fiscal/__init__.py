@@ -6,11 +6,13 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from drivers.errors import DriverConfigError
+from drivers.fiscal.atol import AtolFiscalRegister
 from drivers.fiscal.base import FiscalRegister, FiscalRejected, MarkingCheck, RegisterStatus
 from drivers.fiscal.shtrih import ShtrihFiscalRegister
 
 DRIVERS: dict[str, Callable[..., FiscalRegister]] = {
     "shtrih": ShtrihFiscalRegister,
+    "atol": AtolFiscalRegister,
 }
 """Driver name in the device config → constructor ``(url, **options)``."""
 
@@ -28,6 +30,7 @@ def open_fiscal_register(driver: str, url: str, options: Mapping[str, Any] | Non
 
 __all__ = [
     "DRIVERS",
+    "AtolFiscalRegister",
     "FiscalRegister",
     "FiscalRejected",
     "MarkingCheck",
