@@ -16,11 +16,13 @@ from drivers.scale.base import Scale, ScaleInfo, ScaleOverload, ScaleUnderload, 
 from drivers.scale.massak import MassaKScale
 from drivers.scale.modbus import ModbusScale
 from drivers.scale.mtsics import MtSicsScale
+from drivers.scale.shtrih_m5 import ShtrihM5Scale
 
 SCALE_DRIVERS: dict[str, Callable[..., Scale]] = {
     "mtsics": MtSicsScale,
     "massak": MassaKScale,
     "modbus": ModbusScale,
+    "shtrih_m5": ShtrihM5Scale,
 }
 
 

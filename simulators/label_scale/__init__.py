@@ -1,0 +1,1 @@
+"""Label-scale simulators (CAS CL series): a PLU table and printed labels."""
