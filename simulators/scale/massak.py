@@ -22,14 +22,13 @@ code, e.g. 0x17 no ADC link), ``corrupt_next`` (the next answer goes out with a 
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 
 from protocols import massak
-from simulators.link import PtyEndpoint, TcpEndpoint
+from simulators.scale.platform import SimulatedScale
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,37 +62,19 @@ class MassaKConfig:
             raise ValueError("unstable_after_change must be >= 0")
 
 
-class MassaKSimulator:
+class MassaKSimulator(SimulatedScale):
     """A ``ByteDevice`` speaking Massa-K Protocol 100, with control methods for tests."""
 
     def __init__(self, config: MassaKConfig | None = None, *, clock: Callable[[], float] = time.monotonic) -> None:
         self.config = config or MassaKConfig()
-        self._clock = clock
-        self._lock = threading.RLock()
+        super().__init__(self.config, clock)
         self._conn = massak.DeviceConnection()
-        self.gross = self.config.initial_weight
-        self.zero_offset = Decimal(0)
-        self.tare = Decimal(0)
-        self._unstable_until = 0.0
-        self._silent = False
         self._error: int | None = None
         self._corrupt_next = False
-        self._pending_garbage = b""
-        self._endpoint: PtyEndpoint | TcpEndpoint | None = None
         self.requests: list[massak.Request | massak.RequestRejected] = []
         """Every request received, in order (for tests that check what the host sent)."""
 
     # --- control ---------------------------------------------------------------------------
-
-    def set_weight(self, kg: Decimal) -> None:
-        """Put ``kg`` on the platform (gross); the reading is unstable for a while."""
-        with self._lock:
-            self.gross = Decimal(kg)
-            self._unstable_until = self._clock() + self.config.unstable_after_change
-
-    def set_unstable(self, seconds: float) -> None:
-        with self._lock:
-            self._unstable_until = self._clock() + seconds
 
     def set_error(self, code: int | None) -> None:
         """Answer every weight request with ``CMD_ERROR code`` (``None`` to heal)."""
@@ -105,48 +86,12 @@ class MassaKSimulator:
         with self._lock:
             self._corrupt_next = True
 
-    def set_silent(self, silent: bool = True) -> None:
-        with self._lock:
-            self._silent = silent
-
-    def inject_garbage(self, data: bytes) -> None:
-        """Send ``data`` to the host now if served, else before the next answer."""
-        with self._lock:
-            if self._endpoint is not None and self._endpoint.inject(data):
-                return
-            self._pending_garbage += data
-
-    def unplug(self) -> None:
-        if self._endpoint is not None:
-            self._endpoint.unplug()
-
-    def plug(self) -> None:
-        if self._endpoint is not None:
-            self._endpoint.plug()
-
-    def serve_pty(self) -> str:
-        """Serve on a pty; returns the stable path a driver opens (see ``simulators.link``)."""
-        endpoint = PtyEndpoint(self, latency=self.config.latency, baudrate=self.config.baudrate)
-        self._endpoint = endpoint
-        return endpoint.start()
-
-    def serve_tcp(self, port: int = 0, host: str = "127.0.0.1") -> tuple[str, int]:
-        endpoint = TcpEndpoint(self, host, port, latency=self.config.latency, baudrate=self.config.baudrate)
-        self._endpoint = endpoint
-        return endpoint.start()
-
-    def stop(self) -> None:
-        if self._endpoint is not None:
-            self._endpoint.stop()
-            self._endpoint = None
-
     # --- ByteDevice --------------------------------------------------------------------------
 
     def feed(self, data: bytes, now: float) -> bytes:
         with self._lock:
             self._conn.receive_data(data)
-            out = bytearray(self._pending_garbage)
-            self._pending_garbage = b""
+            out = bytearray(self._take_pending_garbage())
             while (event := self._conn.next_event()) is not massak.NEED_DATA:
                 self.requests.append(event)
                 if self._silent:
@@ -160,9 +105,6 @@ class MassaKSimulator:
             return bytes(out)
 
     # --- model -----------------------------------------------------------------------------
-
-    def _stable(self, now: float) -> bool:
-        return now >= self._unstable_until
 
     def _shown_gross(self) -> Decimal:
         return self.gross - self.zero_offset

@@ -18,14 +18,13 @@ but the link stays up), ``unplug``/``plug`` (the link goes away). Never imports 
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
 from protocols import mtsics
-from simulators.link import PtyEndpoint, TcpEndpoint
+from simulators.scale.platform import SimulatedScale
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,82 +58,26 @@ class MtSicsConfig:
             raise ValueError("identification strings cannot contain quotes")
 
 
-class MtSicsSimulator:
+class MtSicsSimulator(SimulatedScale):
     """A ``ByteDevice`` speaking MT-SICS, with control methods for tests and testers."""
 
     def __init__(
         self, config: MtSicsConfig | None = None, *, clock: Callable[[], float] = time.monotonic
     ) -> None:
         self.config = config or MtSicsConfig()
-        self._clock = clock
-        self._lock = threading.RLock()
+        super().__init__(self.config, clock)
         self._conn = mtsics.DeviceConnection()
-        self.gross = self.config.initial_weight
-        self.zero_offset = Decimal(0)
-        self.tare = Decimal(0)
-        self._unstable_until = 0.0
-        self._silent = False
-        self._pending_garbage = b""
-        self._endpoint: PtyEndpoint | TcpEndpoint | None = None
         self.commands: list[mtsics.Command | mtsics.CommandRejected] = []
         """Every command received, in order (for tests that check what the host sent)."""
 
     # --- control ---------------------------------------------------------------------------
-
-    def set_weight(self, kg: Decimal) -> None:
-        """Put ``kg`` on the platform (gross); the reading is dynamic for a while."""
-        with self._lock:
-            self.gross = Decimal(kg)
-            self._unstable_until = self._clock() + self.config.unstable_after_change
-
-    def set_unstable(self, seconds: float) -> None:
-        """Keep the reading dynamic for ``seconds`` from now (a draught, a shaking load)."""
-        with self._lock:
-            self._unstable_until = self._clock() + seconds
-
-    def set_silent(self, silent: bool = True) -> None:
-        """Stop (or resume) answering while the link stays up."""
-        with self._lock:
-            self._silent = silent
-
-    def inject_garbage(self, data: bytes) -> None:
-        """Send ``data`` to the host now if served, else before the next answer."""
-        with self._lock:
-            if self._endpoint is not None and self._endpoint.inject(data):
-                return
-            self._pending_garbage += data
-
-    def unplug(self) -> None:
-        if self._endpoint is not None:
-            self._endpoint.unplug()
-
-    def plug(self) -> None:
-        if self._endpoint is not None:
-            self._endpoint.plug()
-
-    def serve_pty(self) -> str:
-        """Serve on a pty; returns the stable path a driver opens (see ``simulators.link``)."""
-        endpoint = PtyEndpoint(self, latency=self.config.latency, baudrate=self.config.baudrate)
-        self._endpoint = endpoint
-        return endpoint.start()
-
-    def serve_tcp(self, port: int = 0, host: str = "127.0.0.1") -> tuple[str, int]:
-        endpoint = TcpEndpoint(self, host, port, latency=self.config.latency, baudrate=self.config.baudrate)
-        self._endpoint = endpoint
-        return endpoint.start()
-
-    def stop(self) -> None:
-        if self._endpoint is not None:
-            self._endpoint.stop()
-            self._endpoint = None
 
     # --- ByteDevice --------------------------------------------------------------------------
 
     def feed(self, data: bytes, now: float) -> bytes:
         with self._lock:
             self._conn.receive_data(data)
-            out = bytearray(self._pending_garbage)
-            self._pending_garbage = b""
+            out = bytearray(self._take_pending_garbage())
             while (event := self._conn.next_event()) is not mtsics.NEED_DATA:
                 self.commands.append(event)
                 if self._silent:
@@ -146,9 +89,6 @@ class MtSicsSimulator:
             return bytes(out)
 
     # --- model -----------------------------------------------------------------------------
-
-    def _stable(self, now: float) -> bool:
-        return now >= self._unstable_until
 
     def _displayed_gross(self) -> Decimal:
         return self.gross - self.zero_offset

@@ -23,7 +23,6 @@ command answers that error code), ``corrupt_next`` (next frame with a bad LRC),
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -31,7 +30,7 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from protocols import shtrih_m5 as m5
 from protocols.shtrih_m5 import ErrorCode, StatusFlag
-from simulators.link import PtyEndpoint, TcpEndpoint
+from simulators.scale.platform import SimulatedScale
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,40 +82,22 @@ class ShtrihM5Config:
         return Decimal(1).scaleb(-self.decimal_point)
 
 
-class ShtrihM5Simulator:
+class ShtrihM5Simulator(SimulatedScale):
     """A ``ByteDevice`` speaking the Shtrih M5 scale protocol, with control methods for tests."""
 
     def __init__(
         self, config: ShtrihM5Config | None = None, *, clock: Callable[[], float] = time.monotonic
     ) -> None:
         self.config = config or ShtrihM5Config()
-        self._clock = clock
-        self._lock = threading.RLock()
+        super().__init__(self.config, clock)
         self._conn = m5.DeviceConnection()
-        self.gross = self.config.initial_weight
-        self.zero_offset = Decimal(0)
-        self.tare = Decimal(0)
-        self._unstable_until = 0.0
         self._extra_flags = StatusFlag(0)
-        self._silent = False
         self._error: int | None = None
         self._corrupt_next = False
-        self._pending_garbage = b""
-        self._endpoint: PtyEndpoint | TcpEndpoint | None = None
         self.requests: list[m5.Request | m5.BadRequest] = []
         """Every command received, in order (for tests that check what the host sent)."""
 
     # --- control ---------------------------------------------------------------------------
-
-    def set_weight(self, kg: Decimal) -> None:
-        """Put ``kg`` on the platform (gross); the reading is unstable for a while."""
-        with self._lock:
-            self.gross = Decimal(kg)
-            self._unstable_until = self._clock() + self.config.unstable_after_change
-
-    def set_unstable(self, seconds: float) -> None:
-        with self._lock:
-            self._unstable_until = self._clock() + seconds
 
     def set_flags(self, flags: StatusFlag) -> None:
         """Report these flags on top of the model's (e.g. ``NO_ADC``, ``READ_ERROR``)."""
@@ -133,43 +114,10 @@ class ShtrihM5Simulator:
         with self._lock:
             self._corrupt_next = True
 
-    def set_silent(self, silent: bool = True) -> None:
-        """Stop answering anything, ENQ included (a hung scale)."""
-        with self._lock:
-            self._silent = silent
-
-    def inject_garbage(self, data: bytes) -> None:
-        """Send ``data`` to the host now if served, else before the next answer."""
-        with self._lock:
-            if self._endpoint is not None and self._endpoint.inject(data):
-                return
-            self._pending_garbage += data
-
     def unplug(self) -> None:
-        if self._endpoint is not None:
-            self._endpoint.unplug()
+        super().unplug()
         with self._lock:
             self._conn.forget()
-
-    def plug(self) -> None:
-        if self._endpoint is not None:
-            self._endpoint.plug()
-
-    def serve_pty(self) -> str:
-        """Serve on a pty; returns the stable path a driver opens (see ``simulators.link``)."""
-        endpoint = PtyEndpoint(self, latency=self.config.latency, baudrate=self.config.baudrate)
-        self._endpoint = endpoint
-        return endpoint.start()
-
-    def serve_tcp(self, port: int = 0, host: str = "127.0.0.1") -> tuple[str, int]:
-        endpoint = TcpEndpoint(self, host, port, latency=self.config.latency, baudrate=self.config.baudrate)
-        self._endpoint = endpoint
-        return endpoint.start()
-
-    def stop(self) -> None:
-        if self._endpoint is not None:
-            self._endpoint.stop()
-            self._endpoint = None
 
     # --- ByteDevice --------------------------------------------------------------------------
 
@@ -189,13 +137,10 @@ class ShtrihM5Simulator:
             if self._corrupt_next and len(out) > 3 and 0x02 in out:
                 self._corrupt_next = False
                 out = out[:-1] + bytes([out[-1] ^ 0xFF])
-            garbage, self._pending_garbage = self._pending_garbage, b""
+            garbage = self._take_pending_garbage()
             return garbage + out
 
     # --- model -----------------------------------------------------------------------------
-
-    def _stable(self, now: float) -> bool:
-        return now >= self._unstable_until
 
     def _units(self, kg: Decimal) -> int:
         step = self.config.step
