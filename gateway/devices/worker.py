@@ -251,7 +251,7 @@ class DeviceWorker:
 
     def _run_command(self, job: CommandJob) -> None:
         if not self._open:
-            outcome = Outcome.failed(ReplyCode.DEVICE_OFFLINE, f"device {self.id!r} is offline: {self._detail}")
+            outcome = Outcome.failed(ReplyCode.DEVICE_OFFLINE, f"устройство {self.id!r} не в сети: {self._detail}")
         else:
             outcome = self._execute(job)
             self.executed += 1
