@@ -163,7 +163,7 @@ def test_rescan_rereads_config_devices(
     try:
         watcher.wait_for(lambda m: m.topic == gw.address.inventory() and m.json()["devices"] == [])
         path.write_text(base + '[[devices]]\nid = "scale9"\nkind = "scale"\ndriver = "mtsics"\nurl = "x"\n'
-                        '[[devices]]\nid = "printer1"\nkind = "label_printer"\ndriver = "zpl"\nurl = "y"\n')
+                        '[[devices]]\nid = "printer1"\nkind = "lane"\ndriver = "checkout"\nurl = "y"\n')
         watcher.publish(gw.address.gateway_command("rescan"), command("rs-2"))
         reply = _final(watcher, gw, "rs-2")
         assert reply["result"]["added"] == ["printer1", "scale9"] or sorted(reply["result"]["added"]) == [
@@ -172,8 +172,8 @@ def test_rescan_rereads_config_devices(
         assert {d["id"] for d in inv.json()["devices"]} == {"printer1", "scale9"}
         # a kind without a family yet: listed, status error with the reason, commands refused
         err = watcher.wait_for(lambda m: m.topic == gw.address.device_status("printer1")).json()
-        assert err["state"] == "error" and "label_printer" in err["detail"]
-        watcher.publish(gw.address.command("printer1", "print"), command("p-1"))
+        assert err["state"] == "error" and "lane" in err["detail"]
+        watcher.publish(gw.address.command("printer1", "sell"), command("p-1"))
         assert _final(watcher, gw, "p-1")["code"] == "driver_config"
         # a broken config file: the rescan fails with the reason, the gateway keeps its devices
         path.write_text(base + "[[devices]]\nid = 'bad id!'\n")
