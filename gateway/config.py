@@ -28,6 +28,23 @@ Example::
     driver = "mtsics"
     url = "/dev/ttyUSB0"             # /dev/pts/N, socket://host:port, rfc2217://…
     options = { baudrate = 9600, poll_interval_s = 0.5, deadband_kg = 0.005 }
+
+    [handheld]                       # the local HTTP/WebSocket server for handhelds (ТСД)
+    port = 8081                      # host = "0.0.0.0" by default
+    store_pin = "2580"               # a shared store PIN (the user types a name) …
+    # users = [{ login = "ivanova", name = "Иванова А.", pin = "1234" }]   # … or per-user PINs
+
+    [[devices]]                      # the task pool the cloud assigns to (driver "pool")
+    id = "handhelds"
+    kind = "handheld"
+    driver = "pool"
+    url = "local"
+
+    [[devices]]                      # one per handheld (driver "web"): online while its page is connected
+    id = "tsd1"
+    kind = "handheld"
+    driver = "web"
+    url = "wifi"
 """
 
 from __future__ import annotations
@@ -128,6 +145,46 @@ class DeviceConfig(_Strict):
         return _identifier(value, "device id")
 
 
+class HandheldUser(_Strict):
+    """A handheld user who logs in with a personal PIN."""
+
+    login: str
+    name: str = Field(default="", max_length=60)
+    pin: str = Field(pattern=r"^[0-9]{4,8}$")
+
+    @field_validator("login")
+    @classmethod
+    def _check_login(cls, value: str) -> str:
+        return _identifier(value, "login")
+
+
+class HandheldConfig(_Strict):
+    """``[handheld]``: the local server handhelds (ТСД) use (see ``gateway.handheld``).
+
+    Either ``users`` (personal PINs) or ``store_pin`` (one PIN for the store, the user types a
+    name) or both. PINs sit in the store's config file as plain text: the gateway's disk is the
+    trust boundary, as for the broker password.
+    """
+
+    host: str = "0.0.0.0"
+    port: int = Field(default=8081, ge=0, le=65535)
+    users: list[HandheldUser] = Field(default_factory=list)
+    store_pin: str | None = Field(default=None, pattern=r"^[0-9]{4,8}$")
+    session_hours: float = Field(default=12.0, gt=0, le=24 * 7)
+    weight_prefixes: list[str] = Field(default_factory=lambda: [str(p) for p in range(20, 30)])
+    weight_item_digits: int = Field(default=5, ge=1, le=9)
+    keep_days: float = Field(default=30.0, gt=0)
+
+    @model_validator(mode="after")
+    def _check_auth(self) -> HandheldConfig:
+        if not self.users and self.store_pin is None:
+            raise ValueError("set users (personal PINs) or store_pin")
+        logins = [u.login for u in self.users]
+        if len(set(logins)) != len(logins):
+            raise ValueError("handheld user logins must be unique")
+        return self
+
+
 class GatewayConfig(_Strict):
     """The whole gateway: identity on the bus, broker, local storage, devices."""
 
@@ -143,6 +200,7 @@ class GatewayConfig(_Strict):
     # heard from for a while "stale", and a quiet store (no weights, no sales) is not a dead one.
     heartbeat_s: float = Field(default=30.0, ge=0)
     devices: list[DeviceConfig] = Field(default_factory=list)
+    handheld: HandheldConfig | None = None
 
     @field_validator("tenant", "store", "gateway", "bus_root")
     @classmethod
@@ -217,6 +275,8 @@ __all__ = [
     "BrokerConfig",
     "DeviceConfig",
     "GatewayConfig",
+    "HandheldConfig",
+    "HandheldUser",
     "OutboxConfig",
     "load_config",
     "parse_config",

@@ -33,6 +33,7 @@ from gateway.devices.supervisor import DeviceSupervisor
 from gateway.devices.worker import DeviceWorker, RecoveryJob
 from gateway.dispatcher import Dispatcher, Incoming
 from gateway.errors import CommandRejected, ConfigError, StorageError
+from gateway.handheld.service import HandheldService
 from gateway.journal import Journal
 from gateway.mqtt import MqttLink
 from gateway.outbox import Outbox
@@ -93,8 +94,11 @@ class Gateway:
             synchronous=ob.synchronous,
         )
         self.session = SessionCounter(self.data_dir / "session")
+        hh = self.config.handheld
+        self.handheld = HandheldService(hh, self.data_dir, self._emit) if hh is not None else None
         self.devices = DeviceSupervisor(
-            emit=self._emit, on_status=self._publish_status, factories=self._factories,
+            emit=self._emit, on_status=self._publish_status,
+            factories=self.handheld.factories(self._factories) if self.handheld else self._factories,
             backoff_min=self._device_backoff[0], backoff_max=self._device_backoff[1],
         )
         self.devices.load(self.config.enabled_devices())
@@ -123,6 +127,8 @@ class Gateway:
         self.devices.start()
         self.sender.start()
         self.link.start()
+        if self.handheld is not None:
+            self.handheld.start(self.devices)
         if self.config.heartbeat_s > 0:
             threading.Thread(target=self._heartbeat, name="heartbeat", daemon=True).start()
         self._running = True
@@ -137,6 +143,8 @@ class Gateway:
         self._stop_requested.set()  # ends the heartbeat
         self.dispatcher.stop()
         self.commands.stop()
+        if self.handheld is not None:
+            self.handheld.stop()
         self.devices.stop()
         self.sender.stop()
         offline = GatewayState(online=False, session=self.link.session, version=__version__, reason="shutdown")

@@ -105,7 +105,7 @@ def _record(factory: sessionmaker[Session], tenant_id: int, command_id: str, rep
         return command
 
 
-async def _send(
+async def send_command(
     request: Request, response: Response, caller: Caller, body: CommandCreate, header_key: str | None,
     *, device_id: int | None = None, gateway_id: int | None = None,
 ) -> CommandPublic:
@@ -147,7 +147,7 @@ async def post_device_command(
     idempotency_key: IdempotencyHeader = None,
 ) -> CommandPublic:
     """Send a command to a device and wait up to ``timeout_s`` for its final reply."""
-    return await _send(request, response, caller, body, idempotency_key, device_id=device_id)
+    return await send_command(request, response, caller, body, idempotency_key, device_id=device_id)
 
 
 @router.post("/gateways/{gateway_id}/commands", response_model=CommandPublic, responses=_RESPONSES)
@@ -156,7 +156,7 @@ async def post_gateway_command(
     idempotency_key: IdempotencyHeader = None,
 ) -> CommandPublic:
     """Send a gateway command (``rebirth``, ``rescan``, ``config``, ``ping``)."""
-    return await _send(request, response, caller, body, idempotency_key, gateway_id=gateway_id)
+    return await send_command(request, response, caller, body, idempotency_key, gateway_id=gateway_id)
 
 
 @router.get("/commands/{command_id}", response_model=CommandPublic)
