@@ -19,8 +19,19 @@ Order of checks, and why:
    status and result, or ``accepted`` while it still runs) — *before* the expiry check, so a
    late retry of a finished command learns its result instead of ``expired``.
 8. Expired → ``expired``, journaled so every retry gets the same answer, never executed.
-9. Journal ``running`` (durable) → ``accepted`` → the target's thread runs it → final reply
-   journaled → published.
+9. Busy: an action whose policy is ``when_busy="refuse"`` (a payment terminal) is answered
+   ``failed``/``busy`` at once while any command of its device is in flight — never queued
+   behind a card operation that may take minutes. Not journaled: nothing ran. Commands the
+   journal found ``running`` at startup count as in flight until their recovery ends.
+10. Journal ``running`` (durable) → ``accepted`` → the target's thread runs it (``progress``
+    replies on the way for actions that take a :class:`~gateway.devices.base.CommandContext`)
+    → final reply journaled → published.
+
+A repeat whose stored reply is ``failed`` with a code in the action's ``rerun_on`` (the device
+proved nothing happened, e.g. a purchase the terminal has no record of) runs again instead of
+getting a ``duplicate`` of that failure, with the stored reply in ``CommandContext.previous``.
+The journal has no way to mark the row ``running`` again, so the re-run is guarded by the
+in-flight set (a repeat meanwhile gets ``accepted``) and by the family asking the device first.
 
 A payload without a usable ``command_id`` cannot be answered. It is logged and counted
 (``rejected_unaddressable`` in ``ping``), not turned into an outbox event: a broken or hostile
@@ -43,9 +54,9 @@ from functools import partial
 
 from pydantic import BaseModel
 
-from gateway.devices.base import Outcome
+from gateway.devices.base import Action, CommandContext, Invocation, Outcome
 from gateway.devices.supervisor import BrokenDevice
-from gateway.devices.worker import CommandJob
+from gateway.devices.worker import CommandJob, DeviceWorker
 from gateway.errors import CommandRejected, StorageError
 from gateway.journal import GATEWAY_TARGET, Journal, StoredReply, args_hash
 from gateway.targets import CommandTarget
@@ -92,6 +103,15 @@ class _ReplyTo:
     command_id: str
     topic: str
     correlation: bytes | None
+
+
+@dataclass(frozen=True, slots=True)
+class _InFlight:
+    """A command submitted to a device and not finished yet (``target``: the worker it went to)."""
+
+    device: str
+    action: str
+    target: object
 
 
 ReplyPublisher = Callable[[str, bytes, "bytes | None"], bool]
@@ -151,6 +171,12 @@ class Dispatcher:
         self.rejected_unaddressable = 0
         self.last_rejection = ""
         self.handled = 0
+        self._inflight_lock = threading.Lock()
+        self._inflight: dict[str, _InFlight] = {}
+        for entry in journal.running():  # the runtime hands these to the devices' recover hooks
+            found = devices(entry.device) if entry.device != GATEWAY_TARGET else None
+            if isinstance(found, DeviceWorker):
+                self._inflight[entry.command_id] = _InFlight(entry.device, entry.action, found)
 
     # Intake thread -------------------------------------------------------------------------
     def submit(self, message: Incoming) -> None:
@@ -232,36 +258,108 @@ class Dispatcher:
         self, to: _ReplyTo, command: Command, target: CommandTarget, target_id: str, action: str, args: BaseModel
     ) -> None:
         digest = args_hash(command.args)
+        spec = target.binding.actions().get(action) if isinstance(target, DeviceWorker) else None
+        previous: Reply | None = None
         try:
             existing = self.journal.lookup(command.command_id)
-            if existing is None and command.expired(self._clock()):
+            expired = command.expired(self._clock())
+            if existing is None and expired:
                 reply = self._reply(
                     to, ReplyStatus.EXPIRED, code=ReplyCode.EXPIRED, message=f"expired at {command.expires_at}"
                 )
                 self.journal.record(command.command_id, target_id, action, digest, reply, reply_to=command.reply_to)
                 self._send(to, reply)
                 return
+            if existing is not None:
+                if not self._may_rerun(existing, spec, target_id, action, digest, expired):
+                    self._answer_repeat(to, existing, target_id, action, digest)
+                    return
+                previous = existing.reply
+            if self._refuse_busy(to, target, target_id, spec, action):
+                return
             if existing is None:
                 existing = self.journal.begin(
                     command.command_id, target_id, action, digest, reply_to=command.reply_to, args=command.args
                 )
+                if existing is not None:
+                    self._answer_repeat(to, existing, target_id, action, digest)
+                    return
         except StorageError as exc:
             log.error("journal unavailable, refusing %s: %s", command.command_id, exc)
             self._send(to, self._reply(to, ReplyStatus.FAILED, code=ReplyCode.INTERNAL, message=exc.message))
             return
-        if existing is not None:
-            self._answer_repeat(to, existing, target_id, action, digest)
-            return
-        self._send(to, self._reply(to, ReplyStatus.ACCEPTED))
-        target.submit(CommandJob(command.command_id, action, args, partial(self._finish, to)))
+        if isinstance(target, DeviceWorker):
+            with self._inflight_lock:
+                self._inflight[command.command_id] = _InFlight(target_id, action, target)
+        if previous is not None:
+            log.info("command %s: running again, its first attempt did nothing (%s)", command.command_id, previous.code)
+            self._send(to, self._reply(to, ReplyStatus.ACCEPTED, message=f"running again: {previous.code}"))
+        else:
+            self._send(to, self._reply(to, ReplyStatus.ACCEPTED))
+        context = CommandContext(command.command_id, partial(self._progress, to), previous)
+        job_args: BaseModel = args
+        if spec is not None and spec.context:
+            job_args = Invocation.model_construct(args=args, context=context)
+        target.submit(CommandJob(command.command_id, action, job_args, partial(self._finish, to, context=context)))
 
-    def _finish(self, to: _ReplyTo, outcome: Outcome) -> None:
+    def _may_rerun(
+        self, existing: StoredReply, spec: Action | None, target_id: str, action: str, digest: str, expired: bool
+    ) -> bool:
+        """A repeat of a command whose stored failure proves it did nothing runs again (module doc)."""
+        stored = existing.reply
+        return (
+            spec is not None and not expired and stored is not None and stored.status is ReplyStatus.FAILED
+            and stored.code in spec.rerun_on
+            and (existing.device, existing.action, existing.args_hash) == (target_id, action, digest)
+            and not self._is_in_flight(existing.command_id)
+        )
+
+    def _refuse_busy(
+        self, to: _ReplyTo, target: CommandTarget, target_id: str, spec: Action | None, action: str
+    ) -> bool:
+        """Answer ``busy`` if ``action`` refuses to wait and its device has a command in flight."""
+        if spec is None or spec.when_busy != "refuse" or not isinstance(target, DeviceWorker):
+            return False
+        with self._inflight_lock:
+            running = [
+                (cid, f) for cid, f in self._inflight.items() if f.device == target_id and f.target is target
+            ]
+        if not running:
+            return False
+        running_id, flight = running[0]
+        text = target.binding.busy_message(action, flight.action, running_id)
+        log.info("command %s on %s refused: busy with %s", to.command_id, target_id, running_id)
+        self._send(to, self._reply(
+            to, ReplyStatus.FAILED, code=ReplyCode.BUSY, message=text,
+            result={"running": {"command_id": running_id, "action": flight.action}},
+        ))
+        return True
+
+    def _is_in_flight(self, command_id: str) -> bool:
+        with self._inflight_lock:
+            return command_id in self._inflight
+
+    def _progress(self, to: _ReplyTo, stage: str, message: str) -> None:
+        """A ``progress`` reply (target thread): not journaled, a lost one is harmless."""
+        self._send(to, Reply(
+            session=self._session(), command_id=to.command_id, status=ReplyStatus.PROGRESS, stage=stage,
+            message=message or None,
+        ))
+
+    def _finish(self, to: _ReplyTo, outcome: Outcome, context: CommandContext | None = None) -> None:
         """A final outcome (target thread): journal it, then answer."""
         reply = outcome.to_reply(to.command_id, self._session())
         try:
             self.journal.finish(to.command_id, reply)
         except StorageError as exc:  # the reply is still true; a restart will call it interrupted
             log.error("cannot journal the reply of %s: %s", to.command_id, exc)
+        for hook in context.journaled if context is not None else ():
+            try:
+                hook()
+            except Exception:
+                log.exception("command %s: after-journal hook failed", to.command_id)
+        with self._inflight_lock:
+            self._inflight.pop(to.command_id, None)
         self._send(to, reply)
 
     def finish_recovered(self, entry: StoredReply, outcome: Outcome) -> None:
@@ -278,7 +376,7 @@ class Dispatcher:
             ))
             return
         stored = existing.reply
-        if stored is None:
+        if stored is None or self._is_in_flight(existing.command_id):
             self._send(to, self._reply(to, ReplyStatus.ACCEPTED, message="already running"))
             return
         self._send(to, Reply(

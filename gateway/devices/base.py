@@ -17,7 +17,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -28,6 +28,35 @@ from protocols.bus import DeviceInfo, DeviceKind, Reply, ReplyCode, ReplyStatus,
 
 EmitFn = Callable[[str, dict[str, Any]], None]
 """``emit(event_type, data)``: store an event of this device in the outbox."""
+
+
+ProgressFn = Callable[[str, str], None]
+"""``progress(stage, message)``: publish a ``progress`` reply for the running command."""
+
+
+def _no_progress(stage: str, message: str) -> None:
+    return None
+
+
+@dataclass(frozen=True)
+class CommandContext:
+    """What a ``context=True`` handler gets besides its args (see the module doc)."""
+
+    command_id: str
+    progress: ProgressFn = _no_progress
+    previous: Reply | None = None
+    """The stored ``failed`` reply when a repeat re-runs a command under ``rerun_on``."""
+    journaled: list[Callable[[], None]] = field(default_factory=list)
+    """Called after the final reply is journaled and before it is published."""
+
+
+class Invocation(BaseModel):
+    """Validated args plus their :class:`CommandContext`, as the dispatcher queues them."""
+
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+
+    args: BaseModel
+    context: CommandContext
 
 
 class NoArgs(BaseModel):
@@ -42,9 +71,12 @@ class Action:
 
     name: str
     args: type[BaseModel]
-    handler: Callable[[Any], dict[str, Any]]
+    handler: Callable[..., dict[str, Any]]
     side_effect: bool = False
     doc: str = ""
+    context: bool = False
+    when_busy: Literal["queue", "refuse"] = "queue"
+    rerun_on: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,8 +156,22 @@ class DeviceBinding(ABC):
             raise InvalidArgs(f"{action}: {describe(exc)}") from exc
 
     def execute(self, action: str, args: BaseModel) -> dict[str, Any]:
-        """Run an already validated action on the device (worker thread only)."""
-        return self.actions()[action].handler(args)
+        """Run an already validated action on the device (worker thread only).
+
+        ``args`` is the action's args model or an :class:`Invocation` wrapping it.
+        """
+        spec = self.actions()[action]
+        context = CommandContext("")
+        if isinstance(args, Invocation):
+            context = args.context
+            args = args.args
+        if spec.context:
+            return spec.handler(args, context)
+        return spec.handler(args)
+
+    def busy_message(self, action: str, running_action: str, running_id: str) -> str:
+        """Why ``action`` is refused while ``running_action`` (``running_id``) is in flight."""
+        return f"device {self.id!r} is busy: {running_action!r} ({running_id}) is running; try again when it ends"
 
     def recover(self, entry: StoredReply) -> Outcome:
         """Decide the outcome of a command interrupted by a gateway crash (see module doc)."""
