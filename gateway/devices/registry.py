@@ -12,11 +12,25 @@ from collections.abc import Callable
 from typing import Any
 
 from gateway.devices.base import DeviceBinding
+from gateway.devices.fiscal import FiscalBinding
+from gateway.devices.handheld import HandheldBinding
+from gateway.devices.label_printer import LabelPrinterBinding
+from gateway.devices.label_scale import LabelScaleBinding
+from gateway.devices.payment import PaymentBinding
+from gateway.devices.receipt_printer import ReceiptPrinterBinding
 from gateway.devices.scale import ScaleBinding
+from gateway.devices.scanner import ScannerBinding
 from protocols.bus import DeviceKind
 
 FAMILIES: dict[DeviceKind, type[DeviceBinding]] = {
     DeviceKind.SCALE: ScaleBinding,
+    DeviceKind.LABEL_PRINTER: LabelPrinterBinding,
+    DeviceKind.RECEIPT_PRINTER: ReceiptPrinterBinding,
+    DeviceKind.SCANNER: ScannerBinding,
+    DeviceKind.LABEL_SCALE: LabelScaleBinding,
+    DeviceKind.PAYMENT_TERMINAL: PaymentBinding,
+    DeviceKind.FISCAL_REGISTER: FiscalBinding,
+    DeviceKind.HANDHELD: HandheldBinding,
 }
 
 DriverFactory = Callable[..., Any]

@@ -82,7 +82,7 @@ def _dies_mid_purchase(store: Store, point: str, command_id: str) -> GatewayProc
     proc = store.start(crash_point=point)
     mark = store.bus.send("pay", command_id, {"amount": 5_000})
     assert proc.wait(30) == 137, proc.output()[-2000:]
-    assert f"crash point {point}" in proc.output()
+    assert f"crashpoint {point}" in proc.output()
     replies = store.bus.replies(command_id, mark)
     assert [r["status"] for r in replies if r["status"] not in ("accepted", "progress")] == [], replies
     return proc
