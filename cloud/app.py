@@ -13,11 +13,16 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
+from cloud.catalog.router import router as catalog_router
 from cloud.commands.bus import CommandBus
 from cloud.commands.router import router as commands_router
 from cloud.config import CloudSettings, get_settings
 from cloud.db import make_engine, ping, session_factory
 from cloud.errors import CloudError, Unauthorized
+from cloud.finance.router import router as finance_router
+from cloud.handheld.router import router as handheld_router
+from cloud.inventory.router import router as inventory_router
+from cloud.marking.router import router as marking_router
 from cloud.registry.router import router as registry_router
 
 API_PREFIX = "/api/v1"
@@ -64,6 +69,11 @@ def create_app(settings: CloudSettings | None = None, *, with_bus: bool = True) 
     api = APIRouter(prefix=API_PREFIX)
     api.include_router(registry_router)
     api.include_router(commands_router)
+    api.include_router(catalog_router)
+    api.include_router(inventory_router)
+    api.include_router(marking_router)
+    api.include_router(finance_router)
+    api.include_router(handheld_router)
     app.include_router(api)
 
     @app.get("/healthz", tags=["health"])

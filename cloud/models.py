@@ -1,7 +1,78 @@
 """Every table of the cloud, imported in one place so the metadata (and Alembic) sees them all."""
 
+from cloud.catalog.models import Barcode, Price, Product, ProductUnit, VatRate, Warehouse
 from cloud.commands.models import Command
+from cloud.finance.models import (
+    FinAccount,
+    FinArticle,
+    FinBudget,
+    FinBudgetLine,
+    FinCfo,
+    FinCounterparty,
+    FinDataSource,
+    FinImport,
+    FinIndicator,
+    FinIndicatorValue,
+    FinLegalEntity,
+    FinOperation,
+    FinOperationPart,
+    FinProject,
+    FinRule,
+    FinTotal,
+)
+from cloud.inventory.models import (
+    ClosedPeriod,
+    DocCounter,
+    InventorySettings,
+    StockBalance,
+    StockDocument,
+    StockDocumentLine,
+    StockMove,
+    WriteOffReason,
+)
+from cloud.marking.models import MarkingCodeRow, MarkingEvent
 from cloud.registry.models import Device, Event, Gateway, Store
 from cloud.tenancy.models import ApiToken, Tenant, User
 
-__all__ = ["ApiToken", "Command", "Device", "Event", "Gateway", "Store", "Tenant", "User"]
+__all__ = [
+    "ApiToken",
+    "Barcode",
+    "ClosedPeriod",
+    "Command",
+    "Device",
+    "DocCounter",
+    "Event",
+    "FinAccount",
+    "FinArticle",
+    "FinBudget",
+    "FinBudgetLine",
+    "FinCfo",
+    "FinCounterparty",
+    "FinDataSource",
+    "FinImport",
+    "FinIndicator",
+    "FinIndicatorValue",
+    "FinLegalEntity",
+    "FinOperation",
+    "FinOperationPart",
+    "FinProject",
+    "FinRule",
+    "FinTotal",
+    "Gateway",
+    "InventorySettings",
+    "MarkingCodeRow",
+    "MarkingEvent",
+    "Price",
+    "Product",
+    "ProductUnit",
+    "StockBalance",
+    "StockDocument",
+    "StockDocumentLine",
+    "StockMove",
+    "Store",
+    "Tenant",
+    "User",
+    "VatRate",
+    "Warehouse",
+    "WriteOffReason",
+]

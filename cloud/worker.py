@@ -33,7 +33,16 @@ def _stale_kwargs(settings: CloudSettings) -> dict[str, Any]:
     return {"database_url": settings.database_url, "stale_after_s": settings.gateway_stale_after_s}
 
 
-PERIODIC = (Periodic("cloud.registry.mark_stale_gateways", 30.0, _stale_kwargs),)
+def _database_kwargs(settings: CloudSettings) -> dict[str, Any]:
+    return {"database_url": settings.database_url}
+
+
+PERIODIC = (
+    Periodic("cloud.registry.mark_stale_gateways", 30.0, _stale_kwargs),
+    # Backdated postings too big to recompute inline leave their (product, warehouse) pairs
+    # dirty with a cursor; this finishes them in chunks and resumes after a crash.
+    Periodic("cloud.inventory.recompute_dirty", 15.0, _database_kwargs),
+)
 
 
 def create_celery(settings: CloudSettings) -> Celery:
@@ -56,7 +65,10 @@ def create_celery(settings: CloudSettings) -> Celery:
             task_eager_propagates=True,
             timezone="UTC",
         )
-    import cloud.registry.tasks  # noqa: F401  (registers the tasks on the app being finalized)
+    # Register every module's tasks on the app being finalized (a worker knows only these).
+    import cloud.finance.tasks
+    import cloud.inventory.tasks
+    import cloud.registry.tasks  # noqa: F401
 
     return app
 

@@ -190,6 +190,18 @@ class RuleSet:
         if problems:
             raise RuleValidationError(problems)
         self._compiled = tuple(compiled)
+        # Index by counterparty INN: an operation is tested only against the rules without an
+        # INN criterion and the rules naming its INN, still in priority order (500 rules × 100k
+        # lines would otherwise be 50M tests).
+        self._generic: list[int] = []
+        self._by_inn: dict[str, list[int]] = {}
+        for i, item in enumerate(self._compiled):
+            inns = item.rule.condition.counterparty_inns
+            if not inns:
+                self._generic.append(i)
+            for inn in inns:
+                self._by_inn.setdefault(inn, []).append(i)
+        self._candidates: dict[str, tuple[int, ...]] = {}
 
     def _check(self, rule: Rule) -> list[RuleProblem]:
         out: list[RuleProblem] = []
@@ -234,9 +246,17 @@ class RuleSet:
             problem("bad_date_range", f"дата «с» {c.date_from} позже даты «по» {c.date_to}")
         return out
 
+    def _for_inn(self, inn: str) -> tuple[int, ...]:
+        found = self._candidates.get(inn)
+        if found is None:
+            found = tuple(sorted(self._generic + self._by_inn.get(inn, [])))
+            self._candidates[inn] = found
+        return found
+
     def first_match(self, op: BankOperation) -> Rule | None:
         purpose = normalise_text(op.purpose)
-        for compiled in self._compiled:
+        for i in self._for_inn(op.counterparty_inn):
+            compiled = self._compiled[i]
             if _matches(compiled, op, purpose):
                 return compiled.rule
         return None

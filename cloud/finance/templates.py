@@ -207,3 +207,38 @@ def food_chain_tree() -> ArticleTree:
 @cache
 def food_chain_indicators() -> IndicatorSet:
     return IndicatorSet(INDICATORS, food_chain_tree().by_code)
+
+# Where each cash-flow article lands in the P&L (cash-flow articles not listed — loans, equipment,
+# dividends, transfers — are balance-sheet movements and stay out of the P&L).
+CASH_TO_PNL: dict[str, str] = {
+    "D.1.1.1": "P.1.1",
+    "D.1.1.2": "P.1.1",
+    "D.1.1.3": "P.1.2",
+    "D.1.1.4": "P.1.3",
+    "D.1.1.5": "P.2.1",
+    "D.1.1.9": "P.8",
+    "D.1.2.1": "P.2.1",
+    "D.1.2.2": "P.2.2",
+    "D.1.2.3": "P.4.3",
+    "D.1.2.4": "P.4.4",
+    "D.1.2.5": "P.4.1",
+    "D.1.2.6": "P.5.2",
+    "D.1.2.7": "P.4.7",
+    "D.1.2.8": "P.3.2",
+    "D.1.2.9": "P.4.5",
+    "D.1.2.10": "P.4.6",
+    "D.1.2.11": "P.4.8",
+    "D.1.2.12": "P.4.9",
+    "D.1.2.13": "P.9",
+    "D.1.2.19": "P.4.19",
+    "D.3.2.2": "P.7",
+    "D.3.2.4": "P.4.19",
+}
+
+# P&L articles whose figures come from Vitrina's own modules when the tenant uses them
+# (article code → ``vitrina_key`` of :mod:`cloud.finance.sources`).
+VITRINA_SOURCES: dict[str, str] = {
+    "P.1.1": "sales.revenue",
+    "P.2.1": "inventory.cost_of_sales",
+    "P.3.3": "inventory.write_offs",
+}

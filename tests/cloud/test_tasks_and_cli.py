@@ -43,13 +43,15 @@ def test_mark_stale_gateways_task_runs_eagerly_without_redis(settings, sessions,
 def test_celery_with_redis_has_the_beat_schedule(settings) -> None:
     app = create_celery(settings.model_copy(update={"redis_url": "redis://127.0.0.1:6379/0"}))
     assert not app.conf.task_always_eager and app.conf.broker_url == "redis://127.0.0.1:6379/0"
-    (entry,) = app.conf.beat_schedule.values()
-    assert entry["task"] == "cloud.registry.mark_stale_gateways" and entry["schedule"] == 30.0
+    schedule = app.conf.beat_schedule
+    assert schedule["cloud.registry.mark_stale_gateways"]["schedule"] == 30.0
+    assert schedule["cloud.inventory.recompute_dirty"]["schedule"] == 15.0
+    assert {"cloud.registry.mark_stale_gateways", "cloud.inventory.recompute_dirty", "cloud.finance.import_operations"} <= set(app.tasks)
 
 
 def test_periodic_runner_runs_the_task_in_process(settings, sessions, tenant) -> None:
     _two_gateways(sessions, tenant[1])
-    (stale,) = PERIODIC
+    stale = next(p for p in PERIODIC if p.task == "cloud.registry.mark_stale_gateways")
     runner = PeriodicRunner(settings, (replace(stale, every_s=0.1),),
                             create_celery(settings.model_copy(update={"redis_url": None})))
     runner.start()

@@ -1,0 +1,491 @@
+"""The stock ledger: append-only rows per (product, warehouse) with exact running totals.
+
+Posting (:func:`post_moves`) inserts the rows, then *walks* the pair from the first new row:
+each row's value and running ``qty_after``/``value_after``/``state`` are recomputed from the
+row before it (:mod:`cloud.inventory.valuation`), and only rows whose stored numbers changed are
+written back (one executemany per chunk). An ordinary posting is the last row of its pair, so
+the walk is just the new rows. A backdated posting walks the later rows of the *affected pairs
+only*: up to ``inline_recompute_limit`` rows in the posting's own transaction; beyond that the
+pair is marked dirty (``stock_balances.dirty_from``, the persisted cursor) and
+:func:`cloud.inventory.tasks.recompute_pair` finishes it in chunks, one transaction each, so a
+crash resumes from the cursor. A posting that meets a dirty pair first finishes its recompute.
+
+Balance at any moment = the running totals of the last row at or before it, found through the
+``(product_id, warehouse_id, posted_at, id)`` index: one index probe, exact, and nothing to
+invalidate on backdated postings (periodic snapshots would each need repair after every
+backdated posting, which is the recompute we already do on the rows themselves).
+
+Cancelling marks the document's rows ``cancelled`` and appends mirror *reversal* rows (also
+cancelled) at the same moment; both stay for audit and move nothing; the pair is re-walked from
+there. Rows are never deleted.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Row, bindparam, func, select, text, tuple_, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlmodel import Session
+
+from cloud.base import utcnow
+from cloud.inventory.models import (
+    ClosedPeriod,
+    CostMode,
+    InventorySettings,
+    NegativePolicy,
+    StockBalance,
+    StockMove,
+)
+from cloud.inventory.valuation import Method, State, apply
+
+T = StockMove.__table__  # type: ignore[attr-defined]
+B = StockBalance.__table__  # type: ignore[attr-defined]
+CHUNK = 5000
+DIRTY_KEY = "inventory_dirty_pairs"
+"""``session.info`` key: pairs left for the background recompute by this session's postings."""
+Key = tuple[datetime, int]
+
+
+@dataclass(frozen=True)
+class Pair:
+    tenant_id: int
+    store_id: int
+    product_id: int
+    warehouse_id: int
+
+
+@dataclass(frozen=True)
+class NewMove:
+    pair: Pair
+    qty_m: int
+    cost_mode: CostMode = CostMode.AT_COST
+    fixed_value_kop: int | None = None
+    source_move_id: int | None = None
+    line_id: int | None = None
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class Violation:
+    """Posting would leave the pair negative at row ``move_id``: ``available`` < ``requested``."""
+
+    pair: Pair
+    move_id: int
+    posted_at: datetime
+    document_id: int | None
+    available_m: int
+    requested_m: int
+
+
+class NegativeStock(Exception):
+    def __init__(self, violation: Violation) -> None:
+        super().__init__(violation)
+        self.violation = violation
+
+
+@dataclass
+class WalkResult:
+    processed: int = 0
+    changed: int = 0
+    done: bool = True
+    next_key: Key | None = None
+    state: State = field(default_factory=State)
+    changed_sources: list[tuple[int, int, int]] = field(default_factory=list)  # (move id, qty, value)
+    last_delta_m: int = 0
+
+
+def settings_of(session: Session, tenant_id: int) -> InventorySettings:
+    row = session.get(InventorySettings, tenant_id)
+    return row if row is not None else InventorySettings(tenant_id=tenant_id)
+
+
+def closed_through(session: Session, tenant_id: int, store_id: int) -> datetime | None:
+    rows = session.execute(
+        select(ClosedPeriod.closed_through).where(  # type: ignore[call-overload]
+            ClosedPeriod.tenant_id == tenant_id,
+            (ClosedPeriod.store_id == store_id) | (ClosedPeriod.store_id.is_(None)),  # type: ignore[union-attr]
+        )
+    ).scalars().all()
+    return max(rows) if rows else None
+
+
+# ---------------------------------------------------------------- locking and state
+
+
+def upsert_insert(session: Session) -> Any:
+    """The dialect's ``insert`` (PostgreSQL or SQLite), both of which have ``on_conflict_do_nothing``."""
+    return pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+
+
+def lock_pairs(session: Session, pairs: Sequence[Pair]) -> dict[Pair, Row[Any]]:
+    """:func:`lock_pair` for many pairs in two statements, locking in (product, warehouse) order."""
+    if not pairs:
+        return {}
+    session.execute(upsert_insert(session)(B).values([
+        {"tenant_id": p.tenant_id, "store_id": p.store_id, "product_id": p.product_id, "warehouse_id": p.warehouse_id,
+         "qty_m": 0, "value_kop": 0, "recomputed_rows": 0} for p in pairs
+    ]).on_conflict_do_nothing(index_elements=["product_id", "warehouse_id"]))
+    rows = session.execute(
+        select(B).where(tuple_(B.c.product_id, B.c.warehouse_id).in_([(p.product_id, p.warehouse_id) for p in pairs]))
+        .order_by(B.c.product_id, B.c.warehouse_id).with_for_update()
+    ).all()
+    by_key = {(r.product_id, r.warehouse_id): r for r in rows}
+    return {p: by_key[(p.product_id, p.warehouse_id)] for p in pairs}
+
+
+def lock_pair(session: Session, pair: Pair) -> Row[Any]:
+    """Create the pair's balance row if needed and lock it (``FOR UPDATE``) until commit."""
+    values = {"tenant_id": pair.tenant_id, "store_id": pair.store_id, "product_id": pair.product_id,
+              "warehouse_id": pair.warehouse_id, "qty_m": 0, "value_kop": 0, "recomputed_rows": 0}
+    session.execute(upsert_insert(session)(B).values(**values).on_conflict_do_nothing(index_elements=["product_id", "warehouse_id"]))
+    row = session.execute(
+        select(B).where(B.c.product_id == pair.product_id, B.c.warehouse_id == pair.warehouse_id).with_for_update()
+    ).one()
+    return row
+
+
+def _pair_filter(pair: Pair) -> Any:
+    return (T.c.product_id == pair.product_id) & (T.c.warehouse_id == pair.warehouse_id)
+
+
+def _key() -> Any:
+    return tuple_(T.c.posted_at, T.c.id)
+
+
+def state_before(session: Session, pair: Pair, key: Key) -> State:
+    row = session.execute(
+        select(T.c.qty_after_m, T.c.value_after_kop, T.c.state)
+        .where(_pair_filter(pair), _key() < tuple_(*key))
+        .order_by(T.c.posted_at.desc(), T.c.id.desc())
+        .limit(1)
+    ).first()
+    return State() if row is None else State.from_row(row[0], row[1], row[2])
+
+
+_COLS = (T.c.id, T.c.posted_at, T.c.qty_m, T.c.value_kop, T.c.correction_kop, T.c.cost_mode, T.c.fixed_value_kop,
+         T.c.source_move_id, T.c.qty_after_m, T.c.value_after_kop, T.c.state, T.c.cancelled, T.c.document_id,
+         T.c.doc_type)
+
+_UPDATE = (
+    update(T)
+    .where(T.c.id == bindparam("b_id"))
+    .values(value_kop=bindparam("b_value"), correction_kop=bindparam("b_corr"), qty_after_m=bindparam("b_qty"),
+            value_after_kop=bindparam("b_after"), state=bindparam("b_state"))
+)
+
+
+_PG_UPDATE = text(
+    "UPDATE stock_moves AS m SET value_kop = v.value, correction_kop = v.corr, qty_after_m = v.qty, "
+    "value_after_kop = v.after, state = CAST(v.state AS json) FROM (SELECT unnest(CAST(:ids AS bigint[])) AS id, "
+    "unnest(CAST(:vals AS bigint[])) AS value, unnest(CAST(:corrs AS bigint[])) AS corr, "
+    "unnest(CAST(:qtys AS bigint[])) AS qty, unnest(CAST(:afters AS bigint[])) AS after, "
+    "unnest(CAST(:states AS text[])) AS state) AS v WHERE m.id = v.id"
+)
+
+
+def bulk_update(session: Session, updates: list[dict[str, Any]]) -> None:
+    """Write recomputed rows: one statement on PostgreSQL (arrays + unnest), executemany elsewhere."""
+    if session.get_bind().dialect.name != "postgresql":
+        session.execute(_UPDATE, updates)
+        return
+    session.execute(_PG_UPDATE, {
+        "ids": [u["b_id"] for u in updates], "vals": [u["b_value"] for u in updates],
+        "corrs": [u["b_corr"] for u in updates], "qtys": [u["b_qty"] for u in updates],
+        "afters": [u["b_after"] for u in updates], "states": [json.dumps(u["b_state"]) for u in updates],
+    })
+
+
+def walk(session: Session, pair: Pair, start: Key, method: Method, policy: NegativePolicy,
+         new_ids: frozenset[int] = frozenset(), max_rows: int | None = None) -> WalkResult:
+    """Recompute the pair's rows from ``start`` (inclusive) on, at most ``max_rows`` of them.
+
+    Raises :class:`NegativeStock` under the forbid policy when a row ends below zero that is new
+    or lower than before (an existing negative row left as it was is not this posting's fault).
+    """
+    result = WalkResult()
+    state = state_before(session, pair, start)
+    cursor: Key = start
+    inclusive = True
+    while True:
+        limit = CHUNK if max_rows is None else min(CHUNK, max_rows - result.processed)
+        if limit <= 0:
+            result.done = False
+            break
+        cond = _key() >= tuple_(*cursor) if inclusive else _key() > tuple_(*cursor)
+        rows = session.execute(
+            select(*_COLS).where(_pair_filter(pair), cond).order_by(T.c.posted_at, T.c.id).limit(limit)
+        ).all()
+        updates: list[dict[str, Any]] = []
+        for row in rows:
+            state, params, old_after_m = _step(state, row, method)
+            if params is not None:
+                updates.append(params)
+                if row.qty_m < 0 and row.doc_type == "transfer" and params["b_value"] != row.value_kop:
+                    result.changed_sources.append((row.id, row.qty_m, params["b_value"]))
+            if (policy is NegativePolicy.FORBID and not row.cancelled and state.qty < 0
+                    and (row.id in new_ids or state.qty < old_after_m)):
+                available = state.qty - row.qty_m
+                raise NegativeStock(Violation(pair, row.id, row.posted_at, row.document_id,
+                                              max(available, 0) if row.id in new_ids else available, -row.qty_m))
+            result.last_delta_m = state.qty - old_after_m if row.id not in new_ids else 0
+        if updates:
+            bulk_update(session, updates)
+            result.changed += len(updates)
+        result.processed += len(rows)
+        if len(rows) < limit:
+            break
+        cursor, inclusive = (rows[-1].posted_at, rows[-1].id), False
+    if not result.done:
+        nxt = session.execute(
+            select(T.c.posted_at, T.c.id).where(_pair_filter(pair), _key() > tuple_(*cursor))
+            .order_by(T.c.posted_at, T.c.id).limit(1)
+        ).first()
+        if nxt is None:
+            result.done = True
+        else:
+            result.next_key = (nxt[0], nxt[1])
+    result.state = state
+    return result
+
+
+def _step(state: State, row: Row[Any], method: Method) -> tuple[State, dict[str, Any] | None, int]:
+    if row.cancelled:
+        new, value, corr = state, row.value_kop, row.correction_kop
+    else:
+        fixed = row.fixed_value_kop if row.cost_mode != CostMode.AT_COST.value else None
+        new, step = apply(state, method, row.qty_m, fixed, row.source_move_id, row.id)
+        value, corr = step.value, step.correction
+    new_json = new.to_json(method)
+    if (value, corr, new.qty, new.value) == (row.value_kop, row.correction_kop, row.qty_after_m,
+                                             row.value_after_kop) and new_json == row.state:
+        return new, None, row.qty_after_m
+    return new, {"b_id": row.id, "b_value": value, "b_corr": corr, "b_qty": new.qty, "b_after": new.value,
+                 "b_state": new_json}, row.qty_after_m
+
+
+# ---------------------------------------------------------------- posting and cancelling
+
+
+def _set_balance(session: Session, pair: Pair, state: State, dirty: Key | None, processed: int,
+                 last: Key | None = None, method: Method = Method.AVERAGE) -> None:
+    values: dict[str, Any] = {
+        "qty_m": state.qty, "value_kop": state.value, "dirty_from": dirty[0] if dirty else None,
+        "dirty_from_id": dirty[1] if dirty else None, "recomputed_rows": B.c.recomputed_rows + processed}
+    if dirty is None:  # exact: the last row's key and state let the next posting append without reading rows
+        values.update(last_posted_at=last[0] if last else None, last_move_id=last[1] if last else None,
+                      state=state.to_json(method))
+    session.execute(
+        update(B).where(B.c.product_id == pair.product_id, B.c.warehouse_id == pair.warehouse_id).values(**values)
+    )
+
+
+def finish_dirty(session: Session, pair: Pair, balance: Row[Any], cfg: InventorySettings) -> None:
+    """Finish a pending background recompute of ``pair`` in this transaction (it is locked)."""
+    if balance.dirty_from is None:
+        return
+    settle(session, pair, (balance.dirty_from, balance.dirty_from_id), cfg, frozenset(), max_rows=None)
+
+
+def settle(session: Session, pair: Pair, start: Key, cfg: InventorySettings, new_ids: frozenset[int],
+           max_rows: int | None) -> WalkResult:
+    """Walk ``pair`` from ``start``; leave the rest dirty when ``max_rows`` stops it; propagate links."""
+    method, policy = Method(cfg.valuation), NegativePolicy(cfg.negative_stock)
+    result = walk(session, pair, start, method, policy, new_ids, max_rows)
+    if not result.done:
+        assert result.next_key is not None
+        if policy is NegativePolicy.FORBID and result.last_delta_m < 0:
+            lowest = session.execute(
+                select(func.min(T.c.qty_after_m)).where(
+                    _pair_filter(pair), _key() >= tuple_(*result.next_key), T.c.cancelled.is_(False))
+            ).scalar()
+            if lowest is not None and lowest + result.last_delta_m < 0:
+                first_new = min(new_ids) if new_ids else 0
+                raise NegativeStock(Violation(pair, first_new, start[0], None, lowest, lowest - result.last_delta_m))
+        _set_balance(session, pair, result.state, result.next_key, result.processed, method=method)
+        session.info.setdefault(DIRTY_KEY, set()).add((pair.product_id, pair.warehouse_id))
+    else:
+        last_state, last_key = _last_state(session, pair)
+        _set_balance(session, pair, last_state, None, result.processed, last_key, method)
+    if result.changed_sources:
+        propagate(session, pair.tenant_id, result.changed_sources, cfg)
+    return result
+
+
+def _last_state(session: Session, pair: Pair) -> tuple[State, Key | None]:
+    row = session.execute(
+        select(T.c.qty_after_m, T.c.value_after_kop, T.c.state, T.c.posted_at, T.c.id).where(_pair_filter(pair))
+        .order_by(T.c.posted_at.desc(), T.c.id.desc()).limit(1)
+    ).first()
+    return (State(), None) if row is None else (State.from_row(row[0], row[1], row[2]), (row[3], row[4]))
+
+
+def propagate(session: Session, tenant_id: int, sources: list[tuple[int, int, int]], cfg: InventorySettings) -> None:
+    """Copy changed transfer-out values onto their linked transfer-in rows and re-walk those pairs."""
+    by_id = {s[0]: s for s in sources}
+    deps = session.execute(
+        select(T.c.id, T.c.source_move_id, T.c.qty_m, T.c.posted_at, T.c.tenant_id, T.c.store_id, T.c.product_id,
+               T.c.warehouse_id)
+        .where(T.c.source_move_id.in_(list(by_id)), T.c.cost_mode == CostMode.LINKED.value,
+               T.c.tenant_id == tenant_id)
+    ).all()
+    for dep in deps:
+        _sid, src_qty, src_value = by_id[dep.source_move_id]
+        value = linked_value(src_qty, src_value, dep.qty_m)
+        session.execute(update(T).where(T.c.id == dep.id).values(fixed_value_kop=value))
+        pair = Pair(dep.tenant_id, dep.store_id, dep.product_id, dep.warehouse_id)
+        balance = lock_pair(session, pair)
+        finish_dirty(session, pair, balance, cfg)
+        settle(session, pair, (dep.posted_at, dep.id), cfg, frozenset(), max_rows=cfg.inline_recompute_limit)
+
+
+def linked_value(src_qty: int, src_value: int, qty: int) -> int:
+    """The value of ``qty`` at the unit cost of an outgoing row (``src_qty`` < 0, ``src_value`` <= 0)."""
+    from cloud.catalog.units import mul_div
+
+    return mul_div(-src_value, abs(qty), -src_qty) if src_qty else 0
+
+
+def post_moves(session: Session, cfg: InventorySettings, doc_type: str, document_id: int | None,
+               posted_at: datetime, moves: Sequence[NewMove]) -> list[int]:
+    """Insert ``moves`` at ``posted_at`` and settle every affected pair; returns the new row ids in order.
+
+    The caller checks the closed period and commits; any exception leaves nothing behind once
+    the caller's transaction rolls back.
+    """
+    if not moves:
+        return []
+    pairs = sorted({m.pair for m in moves}, key=lambda p: (p.product_id, p.warehouse_id))
+    balances = lock_pairs(session, pairs)  # in a fixed order: no deadlocks between postings
+    for p in pairs:
+        if balances[p].dirty_from is not None:
+            finish_dirty(session, p, balances[p], cfg)
+            balances[p] = lock_pair(session, p)
+    now = utcnow()
+    rows = [
+        {"tenant_id": m.pair.tenant_id, "store_id": m.pair.store_id, "product_id": m.pair.product_id,
+         "warehouse_id": m.pair.warehouse_id, "posted_at": posted_at, "doc_type": doc_type,
+         "document_id": document_id, "line_id": m.line_id, "qty_m": m.qty_m, "value_kop": 0, "correction_kop": 0,
+         "cost_mode": m.cost_mode.value, "fixed_value_kop": m.fixed_value_kop, "source_move_id": m.source_move_id,
+         "qty_after_m": 0, "value_after_kop": 0, "state": None, "cancelled": False, "created_at": now,
+         "reason": m.reason}
+        for m in moves
+    ]
+    ids = list(session.execute(T.insert().returning(T.c.id, sort_by_parameter_order=True), rows).scalars())
+    by_pair: dict[Pair, list[tuple[int, NewMove]]] = {}
+    for m, new_id in zip(moves, ids, strict=True):
+        by_pair.setdefault(m.pair, []).append((new_id, m))
+    method, policy = Method(cfg.valuation), NegativePolicy(cfg.negative_stock)
+    updates: list[dict[str, Any]] = []
+    finals: list[dict[str, Any]] = []
+    for p in pairs:
+        balance, new = balances[p], by_pair[p]
+        appends = balance.last_posted_at is None or balance.last_posted_at <= posted_at
+        if balance.last_posted_at is None and balance.last_move_id is None and balance.qty_m != 0:
+            appends = False  # a balance row from before the key was kept: take the exact path
+        if not appends:
+            settle(session, p, (posted_at, new[0][0]), cfg, frozenset(i for i, _m in new),
+                   max_rows=len(new) + max(cfg.inline_recompute_limit, 1))
+            continue
+        # append: the running state is on the balance row; no ledger read, no walk
+        state = State.from_row(balance.qty_m, balance.value_kop, balance.state)
+        for new_id, m in new:
+            fixed = m.fixed_value_kop if m.cost_mode is not CostMode.AT_COST else None
+            before = state.qty
+            state, step = apply(state, method, m.qty_m, fixed, m.source_move_id, new_id)
+            if policy is NegativePolicy.FORBID and state.qty < 0:
+                raise NegativeStock(Violation(p, new_id, posted_at, document_id, before, -m.qty_m))
+            updates.append({"b_id": new_id, "b_value": step.value, "b_corr": step.correction, "b_qty": state.qty,
+                            "b_after": state.value, "b_state": state.to_json(method)})
+        finals.append({"k_product": p.product_id, "k_warehouse": p.warehouse_id, "qty_m": state.qty,
+                       "value_kop": state.value, "last_posted_at": posted_at, "last_move_id": new[-1][0],
+                       "state": state.to_json(method)})
+    if updates:
+        bulk_update(session, updates)
+    if finals:
+        session.execute(
+            update(B).where(B.c.product_id == bindparam("k_product"), B.c.warehouse_id == bindparam("k_warehouse"))
+            .values(qty_m=bindparam("qty_m"), value_kop=bindparam("value_kop"),
+                    last_posted_at=bindparam("last_posted_at"), last_move_id=bindparam("last_move_id"),
+                    state=bindparam("state")),
+            finals,
+        )
+    return ids
+
+
+def cancel_moves(session: Session, cfg: InventorySettings, move_ids: Iterable[int]) -> int:
+    """Mark rows cancelled, append their reversals, re-walk each pair from the earliest; returns the count."""
+    ids = list(move_ids)
+    if not ids:
+        return 0
+    rows = session.execute(select(T).where(T.c.id.in_(ids), T.c.cancelled.is_(False))).all()
+    pairs = sorted({Pair(r.tenant_id, r.store_id, r.product_id, r.warehouse_id) for r in rows},
+                   key=lambda p: (p.product_id, p.warehouse_id))
+    balances = lock_pairs(session, pairs)
+    for p in pairs:
+        finish_dirty(session, p, balances[p], cfg)
+    now = utcnow()
+    session.execute(update(T).where(T.c.id.in_([r.id for r in rows])).values(cancelled=True))
+    reversals = [
+        {"tenant_id": r.tenant_id, "store_id": r.store_id, "product_id": r.product_id, "warehouse_id": r.warehouse_id,
+         "posted_at": r.posted_at, "doc_type": r.doc_type, "document_id": r.document_id, "line_id": r.line_id,
+         "qty_m": -r.qty_m, "value_kop": -r.value_kop, "correction_kop": -r.correction_kop,
+         "cost_mode": CostMode.FIXED.value, "fixed_value_kop": None, "source_move_id": None, "qty_after_m": 0,
+         "value_after_kop": 0, "state": None, "cancelled": True, "reversal_of_id": r.id, "created_at": now,
+         "reason": r.reason}
+        for r in rows
+    ]
+    if reversals:
+        session.execute(T.insert(), reversals)
+    starts: dict[Pair, Key] = {}
+    for r in rows:
+        p = Pair(r.tenant_id, r.store_id, r.product_id, r.warehouse_id)
+        key = (r.posted_at, r.id)
+        starts[p] = min(starts.get(p, key), key)
+    for p in pairs:
+        settle(session, p, starts[p], cfg, frozenset(), max_rows=None)
+    return len(rows)
+
+
+# ---------------------------------------------------------------- reads
+
+
+def balance_at(session: Session, pair: Pair, at: datetime) -> tuple[int, int]:
+    """(qty_m, value_kop) of the pair at ``at`` (inclusive): the running totals of the last row."""
+    row = session.execute(
+        select(T.c.qty_after_m, T.c.value_after_kop)
+        .where(_pair_filter(pair), T.c.tenant_id == pair.tenant_id, T.c.posted_at <= at)
+        .order_by(T.c.posted_at.desc(), T.c.id.desc())
+        .limit(1)
+    ).first()
+    return (0, 0) if row is None else (row[0], row[1])
+
+
+def balances_at(session: Session, tenant_id: int, at: datetime, *, store_id: int | None = None,
+                warehouse_id: int | None = None, product_id: int | None = None) -> list[tuple[int, int, int, int, int]]:
+    """(store, product, warehouse, qty_m, value_kop) of every pair: one index probe per pair."""
+    m2 = T.alias("m2")
+    last_id = (
+        select(m2.c.id)
+        .where(m2.c.product_id == B.c.product_id, m2.c.warehouse_id == B.c.warehouse_id, m2.c.posted_at <= at)
+        .order_by(m2.c.posted_at.desc(), m2.c.id.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    query = (
+        select(B.c.store_id, B.c.product_id, B.c.warehouse_id, T.c.qty_after_m, T.c.value_after_kop)
+        .select_from(B.join(T, T.c.id == last_id))
+        .where(B.c.tenant_id == tenant_id)
+    )
+    if store_id is not None:
+        query = query.where(B.c.store_id == store_id)
+    if warehouse_id is not None:
+        query = query.where(B.c.warehouse_id == warehouse_id)
+    if product_id is not None:
+        query = query.where(B.c.product_id == product_id)
+    return [(r[0], r[1], r[2], r[3], r[4]) for r in session.execute(query.order_by(B.c.product_id, B.c.warehouse_id))]

@@ -1,0 +1,1 @@
+"""Marking codes (Честный знак): each unit's code and its lifecycle in our stock."""

@@ -1,0 +1,13 @@
+from __future__ import annotations
+
+import pytest
+
+from tests.cloud.inventory.helpers import World, make_world
+from tests.cloud.inventory.shared_db import db_url, shared_db_url
+
+__all__ = ["db_url", "shared_db_url"]
+
+
+@pytest.fixture
+def world(sessions, tenant) -> World:
+    return make_world(sessions, tenant[0])
