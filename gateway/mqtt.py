@@ -206,7 +206,11 @@ class MqttLink:
         if self.broker.tls:
             client.tls_set(ca_certs=self.broker.ca_file)
         client.reconnect_delay_set(self.broker.reconnect_min_s, self.broker.reconnect_max_s)  # type: ignore[arg-type]
-        client.max_inflight_messages_set(self._inflight_limit)
+        # paho's own in-flight limit is off (0): the outbox sender bounds what is in flight with
+        # its window, and with a limit set paho rescans every unacknowledged message on *each*
+        # PUBACK (``_update_inflight``, O(window) per ack: ~90 µs at a window of 256, the largest
+        # single cost of draining the outbox). ``inflight_limit`` is kept for callers' sake.
+        client.max_inflight_messages_set(0)
         client.max_queued_messages_set(0)
         client.on_pre_connect = self._handle_pre_connect
         client.on_socket_open = self._handle_socket_open

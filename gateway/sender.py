@@ -15,6 +15,11 @@ Bookkeeping, and why each piece is there:
   Duplicates on the wire are expected (the cloud dedupes on ``event_id``); losses are not.
 * Acked rows are deleted in batches (one transaction per wake-up), which is what lets a
   Raspberry-class box sustain thousands of events per second.
+* Wake-ups are coalesced while the pipe is busy: with rows in flight, a new event or a PUBACK
+  does not wake the thread (their acks will); it wakes when ``ack_batch`` acks have piled up,
+  when nothing is in flight any more, or on a refusal/reconnect. So each wake-up deletes and
+  refills a chunk (one SQLite transaction + one read per chunk instead of per event), while an
+  event on an idle link is still sent at once.
 * Sending is gated on the cloud's retained ``cloud/state`` (``require_cloud_online``): replaying
   a day of weights into a broker nobody drains only moves the backlog somewhere less durable.
 """
@@ -47,12 +52,14 @@ class OutboxSender:
         may_send: Callable[[], bool],
         window: int = 256,
         prune_every_s: float = 60.0,
+        ack_batch: int | None = None,
     ) -> None:
         self.outbox = outbox
         self._publish = publish
         self._session = session
         self._may_send = may_send
         self.window = window
+        self.ack_batch = max(1, ack_batch if ack_batch is not None else window // 8)
         self._prune_every_s = prune_every_s
         self._lock = threading.Lock()
         self._wake = threading.Event()
@@ -86,16 +93,25 @@ class OutboxSender:
             seq = self._inflight.pop(mid, None)
             if seq is None:
                 self._early.add(mid)
+                urgent = True
             elif ok:
                 self._acked.append(seq)
+                urgent = len(self._acked) >= self.ack_batch or not self._inflight
             else:
                 self._cursor = min(self._cursor, seq - 1)
                 self._backoff_until = time.monotonic() + 1.0
-        self._wake.set()
+                urgent = True
+        if urgent:
+            self._wake.set()
 
     def wake(self) -> None:
-        """Something to send (a new event, the cloud came online, we reconnected)."""
-        self._wake.set()
+        """Something to send (a new event, the cloud came online, we reconnected).
+
+        While rows are in flight their acks wake the thread (see the module doc), so this only
+        sets the event when nothing is in flight.
+        """
+        if not self._inflight:
+            self._wake.set()
 
     # Thread ------------------------------------------------------------------------------
     @property
@@ -152,8 +168,8 @@ class OutboxSender:
             room = self.window - len(self._inflight)
             epoch, cursor = self._epoch, self._cursor
             self._early.clear()
-        if room <= 0:
-            return
+            if self._inflight and room < self.ack_batch:
+                return  # busy: refill by chunks, when more acks came back
         rows = self.outbox.pending_after(cursor, room)
         session = self._session()
         for row in rows:

@@ -11,6 +11,23 @@ Delivery guarantees:
   broker (with the same session), which makes the broker redeliver what was not acknowledged.
 * Events are unique on ``(gateway, event_id)``, so a redelivered event is stored once.
 
+Throughput — batches (group commit): paho's thread only queues each message; one worker thread
+takes whatever is queued (up to ``batch_max``), applies it in **one transaction**, in arrival
+order (so the handlers' session/order checks see what they would one by one), commits, and only
+then acknowledges every message of the batch. Each message runs inside a SAVEPOINT, so a message
+that trips a bug is rolled back alone, dropped and acknowledged while the others are stored;
+events — the bulk of the traffic — go in one multi-row ``INSERT … ON CONFLICT DO NOTHING``
+(:class:`~cloud.bus.handlers.EventBatch`). A database error fails the whole batch: nothing of it
+is acknowledged, and the resync makes the broker redeliver all of it. Under light load a batch is
+one message (no waiting); under load batches grow by themselves while the previous one commits.
+
+Acknowledging from the worker thread: ``Client.ack`` only queues a PUBACK packet, exactly as
+``publish`` from another thread does (paho's ``_packet_queue``: a deque append and a wake-up
+byte). A packet id belongs to the connection's session: an ack is sent only for a message
+received on the *current* connection (``_epoch``, bumped on every connect and disconnect, checked
+under ``_ack_lock``), never for one from an earlier connection, whose packet id the broker may
+have reused for another message since; that message is redelivered and stored once instead.
+
 Several consumers share the load through ``$share/{shared_group}/…`` when the broker offers MQTT
 5 shared subscriptions; otherwise (MQTT 3.1.1, e.g. the embedded broker) run one consumer.
 Shared subscriptions get no retained messages, so on every connect the retained topics (state,
@@ -21,10 +38,14 @@ consumer replays the snapshot, which the handlers make idempotent.
 from __future__ import annotations
 
 import logging
+import queue
 import signal
 import threading
+import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -33,9 +54,10 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlmodel import Session
 
 from cloud.base import utcnow
-from cloud.bus.handlers import Message, Outcome, handle
+from cloud.bus.handlers import Decoded, EventBatch, Message, Outcome, apply, decode_message
 from cloud.bus.mqtt import (
     KEEPALIVE_S,
     guarded,
@@ -47,18 +69,44 @@ from cloud.bus.mqtt import (
 )
 from cloud.config import CloudSettings
 from cloud.db import make_engine, ping, session_factory, unit_of_work
-from protocols.bus import CloudState, PayloadError, cloud_filters, cloud_state_topic, decode, encode
+from protocols.bus import (
+    CloudState,
+    PayloadError,
+    TopicKind,
+    cloud_filters,
+    cloud_state_topic,
+    decode,
+    encode,
+)
 
 log = logging.getLogger(__name__)
 
 DB_RETRY_MIN_S = 0.2
 DB_RETRY_MAX_S = 30.0
+BATCH_MAX = 500
+BATCH_LINGER_S = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class _Inbound:
+    message: Message
+    mid: int
+    qos: int
+    epoch: int
 
 
 class BusConsumer:
     """Consume gateway topics of every tenant under ``settings.bus_root`` into the database."""
 
-    def __init__(self, settings: CloudSettings, *, engine: Engine | None = None, client_id: str | None = None):
+    def __init__(
+        self,
+        settings: CloudSettings,
+        *,
+        engine: Engine | None = None,
+        client_id: str | None = None,
+        batch_max: int = BATCH_MAX,
+        batch_linger_s: float = BATCH_LINGER_S,
+    ):
         self.settings = settings
         self.root = settings.bus_root
         self._own_engine = engine is None
@@ -76,12 +124,20 @@ class BusConsumer:
         self._snapshot_mid: int | None = None
         self._client: mqtt.Client | None = None
         self._supervisor: threading.Thread | None = None
+        self.batch_max = max(1, batch_max)
+        self.batch_linger_s = max(0.0, batch_linger_s)
+        self._queue: queue.SimpleQueue[_Inbound | None] = queue.SimpleQueue()
+        self._worker: threading.Thread | None = None
+        self._epoch = 0
+        self._ack_lock = threading.Lock()
 
     # ------------------------------------------------------------ lifecycle
 
     def start(self) -> BusConsumer:
         """Connect in the background (retrying with backoff) and start consuming."""
         self.protocol = probe_protocol(self.endpoint)
+        self._worker = threading.Thread(target=self._work, name="bus-writer", daemon=True)
+        self._worker.start()
         self._client = self._build_client()
         self._connect()
         self._supervisor = threading.Thread(target=self._supervise, name="bus-supervisor", daemon=True)
@@ -91,6 +147,10 @@ class BusConsumer:
     def stop(self, timeout: float = 5.0) -> None:
         """Publish the cloud offline, disconnect (keeping the broker session), release the DB."""
         self._stopping.set()
+        if self._worker is not None:  # store and acknowledge what is already queued
+            self._queue.put(None)
+            self._worker.join(timeout)
+            self._worker = None
         client = self._client
         if client is not None:
             if client.is_connected():
@@ -130,9 +190,14 @@ class BusConsumer:
         with self._cond:
             return self._cond.wait_for(lambda: predicate(self.stats), timeout)
 
-    def _count(self, key: str) -> None:
+    def _count(self, key: str, by: int = 1) -> None:
         with self._cond:
-            self.stats[key] += 1
+            self.stats[key] += by
+            self._cond.notify_all()
+
+    def _count_many(self, counts: Counter[str]) -> None:
+        with self._cond:
+            self.stats.update(counts)
             self._cond.notify_all()
 
     # ------------------------------------------------------------ MQTT
@@ -160,6 +225,7 @@ class BusConsumer:
         self._client.loop_start()
 
     def _on_connect(self, client: mqtt.Client, _u: Any, _flags: Any, reason_code: Any, properties: Any) -> None:
+        self._new_epoch()
         if reason_code.is_failure:
             log.warning("MQTT broker refused the consumer: %s", reason_code)
             return
@@ -188,7 +254,12 @@ class BusConsumer:
             client.unsubscribe([f for f in filters if f.endswith(("/state", "/inventory", "/status"))])
         self._count("subscribed")
 
+    def _new_epoch(self) -> None:
+        with self._ack_lock:
+            self._epoch += 1
+
     def _on_disconnect(self, _c: mqtt.Client, _u: Any, _flags: Any, reason_code: Any, _p: Any) -> None:
+        self._new_epoch()
         if not self._stopping.is_set():
             log.warning("consumer disconnected from the broker (%s); reconnecting", reason_code)
 
@@ -199,13 +270,8 @@ class BusConsumer:
             self._on_cloud_state(client, bytes(msg.payload))
             client.ack(msg.mid, msg.qos)
             return
-        outcome = self._process(Message(msg.topic, bytes(msg.payload), bool(msg.retain)))
-        if outcome is None:
-            self._paused.set()
-            self._resync.set()
-            return
-        client.ack(msg.mid, msg.qos)
-        self._count("acked")
+        self._queue.put(_Inbound(Message(msg.topic, bytes(msg.payload), bool(msg.retain)), msg.mid, msg.qos,
+                                 self._epoch))
 
     def _on_cloud_state(self, client: mqtt.Client, payload: bytes) -> None:
         try:
@@ -219,33 +285,174 @@ class BusConsumer:
 
     # ------------------------------------------------------------ database
 
-    def _process(self, message: Message) -> Outcome | None:
-        """Handle one message in one transaction; ``None`` on a database error (do not ack)."""
+    def _work(self) -> None:
+        """The writer thread: take what is queued, store it in one transaction, then ack it."""
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            batch = [item]
+            deadline = time.monotonic() + self.batch_linger_s
+            stop = False
+            while len(batch) < self.batch_max:
+                try:
+                    left = deadline - time.monotonic()
+                    nxt = self._queue.get(timeout=left) if left > 0 else self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if nxt is None:
+                    stop = True
+                    break
+                batch.append(nxt)
+            try:
+                self._run_batch(batch)
+            except Exception:  # never let the writer thread die
+                log.exception("bus writer: unexpected failure; %d messages left unacknowledged", len(batch))
+                self._paused.set()
+                self._resync.set()
+            if stop:
+                return
+
+    def _run_batch(self, batch: list[_Inbound]) -> None:
+        if self._paused.is_set():
+            return  # after a database error: the broker redelivers these after the resync
+        live = [item for item in batch if item.epoch == self._epoch]
+        if not live:
+            return  # received on a connection that is gone: redelivered on the current one
+        outcomes = self._process([item.message for item in live])
+        if outcomes is None:
+            self._paused.set()
+            self._resync.set()
+            return
+        client = self._client
+        acked = 0
+        with self._ack_lock:
+            if client is not None:
+                for item in live:
+                    if item.epoch == self._epoch:
+                        client.ack(item.mid, item.qos)
+                        acked += 1
+        self._count("acked", acked)
+
+    def _process(self, messages: Sequence[Message]) -> list[Outcome] | None:
+        """Store ``messages`` in one transaction; their outcomes, or ``None`` on a database error
+        (then nothing of the batch is committed and nothing may be acknowledged)."""
+        counts: Counter[str] = Counter()
+        decoded: list[Decoded | None] = []
+        for message in messages:
+            try:
+                decoded.append(decode_message(message, self.root))
+            except Exception:
+                log.exception("unexpected error decoding %r; message dropped", message.topic)
+                counts["errors"] += 1
+                decoded.append(None)
         for attempt in range(2):
+            tx_counts = Counter(counts)
             try:
                 with unit_of_work(self.sessions) as session:
-                    outcome = handle(session, message, self.root, utcnow())
-                    if outcome != Outcome.DROPPED:
+                    outcomes = self._apply_batch(session, decoded, utcnow(), tx_counts)
+                    if any(o != Outcome.DROPPED for o in outcomes):
                         session.commit()
-                self._count(outcome.value)
-                return outcome
+                tx_counts.update(o.value for o in outcomes)
+                tx_counts["batches"] += 1
+                self._count_many(tx_counts)
+                return outcomes
             except IntegrityError as exc:
                 # A concurrent consumer inserted the same row first: the retry sees it.
                 if attempt == 0:
                     continue
-                log.error("database integrity error on %r: %s", message.topic, exc)
+                log.error("database integrity error in a batch of %d: %s", len(messages), exc)
                 self._count("db_errors")
                 return None
             except SQLAlchemyError as exc:
-                log.error("database error on %r, message left unacknowledged: %s", message.topic, exc)
+                log.error("database error, %d messages left unacknowledged: %s", len(messages), exc)
                 self._count("db_errors")
                 return None
-            except Exception:
-                # A bug on one message must not block the queue forever (a poison message).
-                log.exception("unexpected error on %r; message dropped", message.topic)
-                self._count("errors")
-                return Outcome.DROPPED
         return None
+
+    def _apply_batch(
+        self, session: Session, decoded: Sequence[Decoded | None], now: datetime, counts: Counter[str]
+    ) -> list[Outcome]:
+        """Apply every message in order inside ``session``'s transaction (the caller commits)."""
+        outcomes: list[Outcome] = [Outcome.DROPPED] * len(decoded)
+        events = EventBatch(session, now)
+        pending: dict[tuple[int, str], int] = {}  # (gateway id, event id) → index, queued in ``events``
+
+        def flush_events() -> None:
+            if not pending:
+                return
+            savepoint = session.begin_nested()
+            try:
+                stored = events.flush()
+                savepoint.commit()
+            except IntegrityError:
+                # Not a replay (those are skipped by ON CONFLICT): one of them is bad, or a
+                # concurrent consumer created a gateway/device row. Find out one by one.
+                savepoint.rollback()
+                events.reset()
+                queued = sorted(pending.values())
+                pending.clear()
+                for index in queued:
+                    one(index)
+                return
+            for key, index in pending.items():
+                outcomes[index] = Outcome.STORED if key in stored else Outcome.DUPLICATE
+            pending.clear()
+
+        def one(index: int) -> None:
+            item = decoded[index]
+            assert item is not None
+            for attempt in range(2):
+                savepoint = session.begin_nested()
+                try:
+                    outcome = apply(session, item, now)
+                except IntegrityError:
+                    savepoint.rollback()
+                    events.reset()
+                    if attempt == 0:
+                        continue  # a concurrent consumer inserted the same row first: retry sees it
+                    raise
+                except SQLAlchemyError:
+                    raise  # the database, not the message: the whole batch stays unacknowledged
+                except Exception:
+                    savepoint.rollback()
+                    events.reset()
+                    log.exception("unexpected error on %r; message dropped", item.message.topic)
+                    counts["errors"] += 1
+                    return
+                if outcome == Outcome.DROPPED:
+                    savepoint.rollback()
+                    events.reset()
+                else:
+                    savepoint.commit()
+                outcomes[index] = outcome
+                return
+
+        for index, item in enumerate(decoded):
+            if item is None:
+                continue
+            if item.kind != TopicKind.EVENT:
+                flush_events()
+                one(index)
+                continue
+            try:
+                target = events.resolve(item)
+            except SQLAlchemyError:
+                raise
+            except Exception:
+                log.exception("unexpected error on %r; message dropped", item.message.topic)
+                counts["errors"] += 1
+                events.reset()
+                continue
+            if target is None:
+                continue  # unknown tenant: dropped (logged)
+            key = events.add(item, *target)
+            if key is None:
+                outcomes[index] = Outcome.DUPLICATE  # the same event twice in one batch
+            else:
+                pending[key] = index
+        flush_events()
+        return outcomes
 
     def _supervise(self) -> None:
         """After a DB error: wait for the DB, reset the pool, reconnect so the broker redelivers."""

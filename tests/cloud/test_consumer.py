@@ -218,3 +218,147 @@ def test_a_stopping_consumer_does_not_take_the_cloud_offline_while_another_runs(
         probe.publish(cloud_state_topic(settings.bus_root), b"", qos=1, retain=True).wait_for_publish(5)
         probe.disconnect()
         probe.loop_stop()
+
+
+# ---------------------------------------------------------------- batches (one transaction, then acks)
+
+
+class AckRecorder:
+    """Stands in for the paho client of a consumer that is not started: records acks."""
+
+    def __init__(self) -> None:
+        self.acks: list[int] = []
+
+    def ack(self, mid: int, qos: int) -> int:
+        self.acks.append(mid)
+        return 0
+
+    def is_connected(self) -> bool:
+        return False
+
+
+def _batch(consumer: BusConsumer, items: list[tuple[str, bytes]]):
+    from cloud.bus.consumer import _Inbound
+    from cloud.bus.handlers import Message
+
+    return [_Inbound(Message(topic, payload), mid, 1, consumer._epoch) for mid, (topic, payload) in
+            enumerate(items, start=1)]
+
+
+def _messages(gw_address) -> list[tuple[str, bytes]]:
+    from protocols.bus import encode
+
+    a = gw_address
+    return [
+        (a.state(), encode(GatewayState(online=True, session=1))),
+        (a.event("scale1", "weight"), encode(BusEvent(session=1, seq=1, data={"net": "1.000"}))),
+        (a.device_status("boom"), encode(DeviceStatus(session=1, state=DeviceState.ONLINE))),  # the bad one
+        (a.event("scale1", "weight"), encode(BusEvent(session=1, seq=2, data={"net": "2.000"}))),
+        (a.state(), b"{not json"),  # invalid: dropped before the database
+        (a.device_status("scale1"), encode(DeviceStatus(session=1, state=DeviceState.BUSY))),
+    ]
+
+
+def test_a_bad_message_inside_a_batch_is_dropped_and_acked_while_the_others_are_stored(
+    settings, tenant, sessions, monkeypatch
+) -> None:
+    """One message trips a bug inside its SAVEPOINT: it alone is rolled back and dropped; the
+    batch commits and every message of it (the bad and the invalid ones too) is acknowledged."""
+    from cloud.bus import consumer as consumer_module
+    from protocols.bus import GatewayAddress
+
+    real_apply = consumer_module.apply
+
+    def apply(session, decoded, now):
+        outcome = real_apply(session, decoded, now)  # writes first, so the rollback is real
+        if decoded.device == "boom":
+            raise RuntimeError("injected bug")
+        return outcome
+
+    monkeypatch.setattr(consumer_module, "apply", apply)
+    consumer = BusConsumer(settings)
+    consumer._client = AckRecorder()  # type: ignore[assignment]
+    address = GatewayAddress(tenant[1], "s1", "gw1", settings.bus_root)
+    messages = _messages(address)
+    consumer._run_batch(_batch(consumer, messages))
+    assert consumer._client.acks == [1, 2, 3, 4, 5, 6]  # type: ignore[attr-defined]
+    assert sorted(e.seq for e in rows(sessions, Event)) == [1, 2]
+    devices = {d.code: d for d in rows(sessions, Device)}
+    assert "boom" not in devices, "the bad message's writes were rolled back with its savepoint"
+    assert devices["scale1"].state == "busy"
+    assert rows(sessions, Gateway)[0].online
+    assert consumer.stats["errors"] == 1 and consumer.stats["batches"] == 1
+    assert consumer.stats["stored"] == 4 and consumer.stats["dropped"] == 2
+    # the same batch again (a redelivery): events are not duplicated
+    consumer._run_batch(_batch(consumer, messages))
+    assert len(rows(sessions, Event)) == 2 and consumer.stats["duplicate"] == 2
+    consumer.engine.dispose()
+
+
+def test_a_database_error_mid_batch_leaves_the_whole_batch_unacked_and_it_is_stored_once_after(
+    settings, tenant, sessions
+) -> None:
+    from sqlalchemy.exc import OperationalError as SAOperationalError
+
+    from protocols.bus import GatewayAddress
+
+    consumer = BusConsumer(settings)
+    consumer._client = AckRecorder()  # type: ignore[assignment]
+    address = GatewayAddress(tenant[1], "s1", "gw1", settings.bus_root)
+    failures: list[str] = []
+
+    def fail_on_events_insert(_conn, _cursor, statement, *_args) -> None:
+        if "INSERT INTO events" in statement and not failures:
+            failures.append(statement)
+            raise SAOperationalError(statement, {}, Exception("injected: server closed the connection"))
+
+    messages = _messages(address)
+    event.listen(consumer.engine, "before_cursor_execute", fail_on_events_insert)
+    try:
+        consumer._run_batch(_batch(consumer, messages))
+    finally:
+        event.remove(consumer.engine, "before_cursor_execute", fail_on_events_insert)
+    assert failures, "the injected failure did not fire"
+    assert consumer._client.acks == [], "nothing of a failed batch is acknowledged"  # type: ignore[attr-defined]
+    assert rows(sessions, Event) == [] and rows(sessions, Gateway) == [], "nothing of it is committed"
+    assert consumer._paused.is_set() and consumer._resync.is_set() and consumer.stats["db_errors"] == 1
+    # the supervisor's resync reconnects: the broker redelivers on the new connection
+    consumer._paused.clear()
+    consumer._resync.clear()
+    consumer._new_epoch()
+    consumer._run_batch(_batch(consumer, messages))
+    consumer._run_batch(_batch(consumer, messages))  # and once more: still stored once
+    assert consumer._client.acks == [1, 2, 3, 4, 5, 6] * 2  # type: ignore[attr-defined]
+    assert sorted(e.seq for e in rows(sessions, Event)) == [1, 2]
+    consumer.engine.dispose()
+
+
+def test_messages_of_an_earlier_connection_are_never_acked_on_a_later_one(settings, tenant, sessions) -> None:
+    """A packet id belongs to its connection: after a reconnect the broker may reuse it."""
+    from protocols.bus import GatewayAddress
+
+    consumer = BusConsumer(settings)
+    consumer._client = AckRecorder()  # type: ignore[assignment]
+    address = GatewayAddress(tenant[1], "s1", "gw1", settings.bus_root)
+    batch = _batch(consumer, _messages(address))
+    consumer._new_epoch()  # the connection dropped after these were received
+    consumer._run_batch(batch)
+    assert consumer._client.acks == []  # type: ignore[attr-defined]
+    assert rows(sessions, Event) == [], "they are redelivered on the new connection and stored then"
+    consumer.engine.dispose()
+
+
+def test_a_burst_through_the_broker_is_stored_in_batches(consumer: BusConsumer, sessions, gateway_factory) -> None:
+    gw = gateway_factory()
+    for seq in range(1, 301):
+        gw.client.publish(gw.address.event("scale1", "weight"), encode_event(seq), qos=1)
+    gw.publish(gw.address.event("scale1", "weight"), BusEvent(session=1, seq=301))
+    assert consumer.wait_until(lambda s: s["stored"] >= 301, 20)
+    assert len(rows(sessions, Event)) == 301
+    assert consumer.stats["batches"] < 301
+
+
+def encode_event(seq: int) -> bytes:
+    from protocols.bus import encode
+
+    return encode(BusEvent(session=1, seq=seq, data={"net": "1.000"}))

@@ -133,3 +133,34 @@ def test_sender_ack_arriving_before_mid_is_recorded(tmp_path: Path) -> None:
         wait_until(lambda: ob.depth == 0)
     finally:
         sender.stop()
+
+
+def test_sender_refills_by_chunks_while_busy_and_loses_no_wakeup(tmp_path: Path) -> None:
+    """With rows in flight, new events and single acks do not wake the sender; ``ack_batch`` acks
+    (or the last one) do — and every row is still sent once and deleted only after its ack."""
+    ob = Outbox(tmp_path / "o.db")
+    for n in range(10):
+        ob.append("t", {"n": n}, session=1)
+    link = Link()
+    sender = OutboxSender(ob, link.publish, session=lambda: 1, may_send=lambda: link.connected, window=8,
+                          ack_batch=3)
+    sender.start()
+    try:
+        wait_until(lambda: len(link.published) == 8)
+        sender.on_publish(link.published[0][0])
+        sender.on_publish(link.published[1][0])
+        ob.append("t", {"n": 10}, session=1)
+        sender.wake()  # busy: the acks will wake it
+        import time
+
+        time.sleep(0.2)
+        assert len(link.published) == 8, "two acks (< ack_batch) do not refill the window"
+        assert ob.depth == 11, "acked rows wait for the chunk; nothing unacked is deleted"
+        sender.on_publish(link.published[2][0])  # the third ack: a chunk
+        wait_until(lambda: len(link.published) == 11 and ob.depth == 8)
+        for mid, _ in list(link.published[3:]):
+            sender.on_publish(mid)
+        wait_until(lambda: ob.depth == 0)
+        assert [s for _, s in link.published] == list(range(1, 12))
+    finally:
+        sender.stop()

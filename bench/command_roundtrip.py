@@ -1,0 +1,216 @@
+"""Command round trip: HTTP ``POST /api/v1/devices/{id}/commands`` (weigh) → MQTT → gateway →
+MT-SICS scale simulator → reply → the API answers 200 with the weight.
+
+What runs (all real, one process, every TCP socket with TCP_NODELAY): a private Mosquitto
+(``set_tcp_nodelay true``); the cloud on a migrated **SQLite file** database (PostgreSQL with
+``--postgres``), its bus consumer, and the FastAPI app served by uvicorn in a thread, called over
+HTTP with an httpx keep-alive client; a gateway runtime in-process with the MT-SICS simulator on a
+**pty** (the scale binding's polling is set to once an hour so polls do not interleave with
+commands). Each command has a new idempotency key, so each one is journaled and executed.
+
+The floor, measured in the same run:
+
+* ``paho``: a plain paho QoS 1 publish → echo → subscribe round trip on the same broker
+  (``bench.mqtt_floor``), p50;
+* ``device``: a direct driver ``weigh()`` against the same simulator on the same pty, p50;
+* ``journal``: ``Journal.begin`` + ``Journal.finish`` (both fsynced: ``synchronous=FULL``), p50.
+
+``python -m bench.command_roundtrip [--n 300] [--postgres]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import socket
+import tempfile
+import threading
+import time
+import uuid
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from bench.common import create_tenant_token, fresh_database, private_broker, quiet_logs
+from bench.mqtt_floor import round_trips
+from bench.stats import summary_ms
+
+TARGET_RATIO = 1.5
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def device_times(url: str, n: int) -> list[float]:
+    """Direct driver ``weigh()`` against the simulator: the device's own time on the wire."""
+    from drivers.scale import open_scale
+
+    scale = open_scale("mtsics", url, {"timeout": 1.0})
+    try:
+        samples = []
+        for i in range(n + 10):
+            t0 = time.perf_counter()
+            scale.weigh(stable=True, timeout=2.0)
+            if i >= 10:
+                samples.append(time.perf_counter() - t0)
+        return samples
+    finally:
+        scale.close()
+
+
+def journal_times(directory: Path, n: int) -> list[float]:
+    """``begin`` + ``finish`` of one command in the gateway's journal (what a command commits)."""
+    from gateway.journal import Journal, args_hash
+    from protocols.bus import Reply, ReplyStatus
+
+    journal = Journal(directory / "bench-journal.db")
+    digest = args_hash({})
+    try:
+        samples = []
+        for i in range(n + 10):
+            cid = f"bench-{i}-{uuid.uuid4().hex[:8]}"
+            reply = Reply(session=1, command_id=cid, status=ReplyStatus.DONE, result={"net": "1.250"})
+            t0 = time.perf_counter()
+            journal.begin(cid, "scale-1", "weigh", digest, args={})
+            journal.finish(cid, reply)
+            if i >= 10:
+                samples.append(time.perf_counter() - t0)
+        return samples
+    finally:
+        journal.close()
+
+
+class _Api:
+    """The FastAPI app under uvicorn in a daemon thread."""
+
+    def __init__(self, settings: Any) -> None:
+        import uvicorn
+
+        from cloud.app import create_app
+
+        self.port = _free_port()
+        config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=self.port, log_level="warning",
+                                lifespan="on", access_log=False)
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, name="uvicorn", daemon=True)
+
+    def start(self) -> _Api:
+        self.thread.start()
+        deadline = time.monotonic() + 15
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("uvicorn did not start")
+            time.sleep(0.02)
+        return self
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(10)
+
+
+def main(n: int = 300, *, prefer_db: str = "sqlite", quiet: bool = False) -> dict[str, Any]:
+    quiet_logs()
+    import httpx
+
+    from cloud.bus.consumer import BusConsumer
+    from cloud.config import CloudSettings
+    from gateway.config import BrokerConfig, DeviceConfig, GatewayConfig
+    from gateway.runtime import Gateway
+    from protocols.bus import DeviceKind
+    from simulators.scale.mtsics import MtSicsConfig, MtSicsSimulator
+
+    out: dict[str, Any] = {"n": n}
+    with private_broker() as broker, fresh_database(prefer_db, "cmd") as db, \
+            tempfile.TemporaryDirectory(prefix="vitrina-bench-cmd-") as tmp_name:
+        tmp = Path(tmp_name)
+        out["database"] = db.kind
+        tenant = f"bench{uuid.uuid4().hex[:6]}"
+        root = f"vb{uuid.uuid4().hex[:6]}"
+        token = create_tenant_token(db.url, tenant)
+        sim = MtSicsSimulator(MtSicsConfig(initial_weight=Decimal("1.250"), unstable_after_change=0.0))
+        pty = sim.serve_pty()
+        # The floor's parts, on the same broker, simulator and disk.
+        out["device"] = summary_ms(device_times(pty, n))
+        out["journal"] = summary_ms(journal_times(tmp, n))
+        out["paho"] = summary_ms(round_trips(broker.url, n, prefix=f"{root}-floor"))
+
+        settings = CloudSettings(database_url=db.url, mqtt_url=broker.url, bus_root=root,
+                                 instance_id=f"bench-{uuid.uuid4().hex[:6]}", mqtt_session_expiry_s=300,
+                                 command_timeout_s=10, redis_url=None)
+        consumer = BusConsumer(settings).start()
+        api = _Api(settings).start()
+        gw = Gateway(GatewayConfig(
+            tenant=tenant, store="s1", gateway="gw1", bus_root=root, data_dir=tmp / "gw", heartbeat_s=0,
+            broker=BrokerConfig(url=broker.url, keepalive=30, reconnect_min_s=0.1, reconnect_max_s=1.0,
+                                client_id=f"bench-gw-{uuid.uuid4().hex[:8]}"),
+            devices=[DeviceConfig(id="scale-1", kind=DeviceKind.SCALE, driver="mtsics", url=pty,
+                                  options={"poll_interval_s": 3600, "timeout": 1.0})],
+        )).start()
+        try:
+            out.update(asyncio.run(_drive(f"http://127.0.0.1:{api.port}", token, n, httpx)))
+        finally:
+            gw.stop()
+            api.stop()
+            consumer.stop()
+            sim.stop()
+    floor = out["paho"]["p50"] + out["device"]["p50"] + out["journal"]["p50"]
+    out["floor_ms"] = floor
+    out["ratio"] = out["command"]["p50"] / floor
+    if not quiet:
+        report(out)
+    return out
+
+
+async def _drive(base: str, token: str, n: int, httpx: Any) -> dict[str, Any]:
+    headers = {"Authorization": f"Bearer {token}"}
+    async with httpx.AsyncClient(base_url=base, headers=headers, timeout=15.0) as client:
+        device_id = None
+        deadline = time.monotonic() + 20
+        while device_id is None:
+            r = await client.get("/api/v1/devices")
+            for d in r.json() if r.status_code == 200 else []:
+                if d["code"] == "scale-1" and d["present"] and d["state"] == "online":
+                    device_id = d["id"]
+            gws = (await client.get("/api/v1/gateways")).json()
+            if device_id is not None and not (gws and gws[0]["status"] == "online"):
+                device_id = None
+            if device_id is None:
+                if time.monotonic() > deadline:
+                    raise RuntimeError("the cloud never saw the gateway online with its scale")
+                await asyncio.sleep(0.05)
+        samples: list[float] = []
+        failures = 0
+        for i in range(n + 10):
+            body = {"action": "weigh", "args": {}, "idempotency_key": f"w-{uuid.uuid4().hex}"}
+            t0 = time.perf_counter()
+            r = await client.post(f"/api/v1/devices/{device_id}/commands", json=body)
+            dt = time.perf_counter() - t0
+            if r.status_code != 200 or r.json().get("status") != "done":
+                failures += 1
+                continue
+            if i >= 10:
+                samples.append(dt)
+        if not samples:
+            raise RuntimeError("every command failed")
+        return {"command": summary_ms(samples), "failures": failures}
+
+
+def report(r: dict[str, Any]) -> None:
+    c, p, d, j = r["command"], r["paho"], r["device"], r["journal"]
+    print(f"command round trip ({r['n']} weigh commands over HTTP; cloud DB {r['database']}; scale on a pty):")
+    print(f"  command           p50 {c['p50']:7.2f} ms   p99 {c['p99']:7.2f} ms   failures {r['failures']}")
+    print(f"  floor             p50 {r['floor_ms']:7.2f} ms   = paho echo {p['p50']:.2f} + device {d['p50']:.2f}"
+          f" + journal begin+finish {j['p50']:.2f}")
+    print(f"    (p99s: paho {p['p99']:.2f}, device {d['p99']:.2f}, journal {j['p99']:.2f} ms)")
+    print(f"  ratio             {r['ratio']:7.2f} × floor at p50  (target ≤ {TARGET_RATIO})")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--n", type=int, default=300)
+    parser.add_argument("--postgres", action="store_true", help="PostgreSQL for the cloud instead of SQLite")
+    args = parser.parse_args()
+    main(args.n, prefer_db="postgresql" if args.postgres else "sqlite")
