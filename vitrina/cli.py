@@ -21,11 +21,12 @@ app = typer.Typer(
 _SUBAPPS: list[tuple[str | None, str, str, str, str]] = [
     (None, "cloud", "cloud.cli", "app", "The cloud back office: api, bus, worker, tenants."),
     (None, "gateway", "gateway.cli", "app", "The store gateway."),
-    ("sim", "scale", "simulators.scale.cli", "app", "Simulated scales (MT-SICS)."),
+    ("sim", "scale", "simulators.scale.cli", "app", "Simulated scales: MT-SICS, Massa-K, Shtrih M5."),
     ("sim", "fiscal", "simulators.fiscal.cli", "app", "Simulated Shtrih-M fiscal register."),
     ("sim", "label", "simulators.label.cli", "app", "Simulated ZPL label printer."),
     ("sim", "printer", "simulators.printer.cli", "app", "Simulated ESC/POS receipt printer."),
     ("sim", "scanner", "simulators.scanner.cli", "app", "Simulated barcode scanner."),
+    ("sim", "label-scale", "simulators.label_scale.cli", "app", "Simulated CAS label scale (PLU table, labels)."),
 ]
 
 sim_app = typer.Typer(help="Device simulators that speak the devices' real wire protocols.", no_args_is_help=True)
