@@ -13,7 +13,13 @@ crash resumes from the cursor. A posting that meets a dirty pair first finishes 
 Balance at any moment = the running totals of the last row at or before it, found through the
 ``(product_id, warehouse_id, posted_at, id)`` index: one index probe, exact, and nothing to
 invalidate on backdated postings (periodic snapshots would each need repair after every
-backdated posting, which is the recompute we already do on the rows themselves).
+backdated posting, which is the recompute we already do on the rows themselves). When the
+moment is at or after the pair's last row ("now") and no recompute is pending, the balance row
+already holds those totals, so a whole store's current stock is one scan of ``stock_balances``.
+
+Posting sends a fixed number of statements whatever the number of lines (see
+:func:`post_moves`); on PostgreSQL the rows travel as one JSON parameter (``json_to_recordset``)
+or a few arrays (``unnest``), so the statement text never grows with the document.
 
 Cancelling marks the document's rows ``cancelled`` and appends mirror *reversal* rows (also
 cancelled) at the same moment; both stay for audit and move nothing; the pair is re-walked from
@@ -23,12 +29,12 @@ there. Rows are never deleted.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, bindparam, func, select, text, tuple_, update
+from sqlalchemy import Row, bindparam, func, select, text, true, tuple_, union_all, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session
@@ -123,17 +129,42 @@ def upsert_insert(session: Session) -> Any:
     return pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
 
 
+def is_postgres(session: Session) -> bool:
+    return bool(session.get_bind().dialect.name == "postgresql")
+
+
+_PG_UPSERT_PAIRS = text(
+    "INSERT INTO stock_balances (tenant_id, store_id, product_id, warehouse_id, qty_m, value_kop, recomputed_rows) "
+    "SELECT t, s, p, w, 0, 0, 0 FROM unnest(CAST(:t AS int[]), CAST(:s AS int[]), CAST(:p AS int[]), "
+    "CAST(:w AS int[])) AS v(t, s, p, w) ON CONFLICT (product_id, warehouse_id) DO NOTHING"
+)
+_PG_PAIRS_IN = text(
+    "(stock_balances.product_id, stock_balances.warehouse_id) IN "
+    "(SELECT * FROM unnest(CAST(:lp AS int[]), CAST(:lw AS int[])))"
+)
+
+
 def lock_pairs(session: Session, pairs: Sequence[Pair]) -> dict[Pair, Row[Any]]:
-    """:func:`lock_pair` for many pairs in two statements, locking in (product, warehouse) order."""
+    """:func:`lock_pair` for many pairs in two statements, locking in (product, warehouse) order.
+
+    On PostgreSQL the pairs travel as two arrays (``unnest``): the statements have a fixed text
+    whatever the number of pairs, so neither SQLAlchemy nor psycopg re-parses a query per size.
+    ``ORDER BY … FOR UPDATE`` locks the rows in sort order, so two postings never deadlock.
+    """
     if not pairs:
         return {}
-    session.execute(upsert_insert(session)(B).values([
-        {"tenant_id": p.tenant_id, "store_id": p.store_id, "product_id": p.product_id, "warehouse_id": p.warehouse_id,
-         "qty_m": 0, "value_kop": 0, "recomputed_rows": 0} for p in pairs
-    ]).on_conflict_do_nothing(index_elements=["product_id", "warehouse_id"]))
+    if is_postgres(session):
+        session.execute(_PG_UPSERT_PAIRS, {"t": [p.tenant_id for p in pairs], "s": [p.store_id for p in pairs],
+                                           "p": [p.product_id for p in pairs], "w": [p.warehouse_id for p in pairs]})
+        where: Any = _PG_PAIRS_IN.bindparams(lp=[p.product_id for p in pairs], lw=[p.warehouse_id for p in pairs])
+    else:
+        session.execute(upsert_insert(session)(B).values([
+            {"tenant_id": p.tenant_id, "store_id": p.store_id, "product_id": p.product_id,
+             "warehouse_id": p.warehouse_id, "qty_m": 0, "value_kop": 0, "recomputed_rows": 0} for p in pairs
+        ]).on_conflict_do_nothing(index_elements=["product_id", "warehouse_id"]))
+        where = tuple_(B.c.product_id, B.c.warehouse_id).in_([(p.product_id, p.warehouse_id) for p in pairs])
     rows = session.execute(
-        select(B).where(tuple_(B.c.product_id, B.c.warehouse_id).in_([(p.product_id, p.warehouse_id) for p in pairs]))
-        .order_by(B.c.product_id, B.c.warehouse_id).with_for_update()
+        select(B).where(where).order_by(B.c.product_id, B.c.warehouse_id).with_for_update()
     ).all()
     by_key = {(r.product_id, r.warehouse_id): r for r in rows}
     return {p: by_key[(p.product_id, p.warehouse_id)] for p in pairs}
@@ -181,24 +212,93 @@ _UPDATE = (
 
 
 _PG_UPDATE = text(
-    "UPDATE stock_moves AS m SET value_kop = v.value, correction_kop = v.corr, qty_after_m = v.qty, "
-    "value_after_kop = v.after, state = CAST(v.state AS json) FROM (SELECT unnest(CAST(:ids AS bigint[])) AS id, "
-    "unnest(CAST(:vals AS bigint[])) AS value, unnest(CAST(:corrs AS bigint[])) AS corr, "
-    "unnest(CAST(:qtys AS bigint[])) AS qty, unnest(CAST(:afters AS bigint[])) AS after, "
-    "unnest(CAST(:states AS text[])) AS state) AS v WHERE m.id = v.id"
+    "UPDATE stock_moves AS m SET value_kop = v.b_value, correction_kop = v.b_corr, qty_after_m = v.b_qty, "
+    "value_after_kop = v.b_after, state = v.b_state FROM json_to_recordset(CAST(:rows AS json)) "
+    "AS v(b_id int, b_value bigint, b_corr bigint, b_qty bigint, b_after bigint, b_state json) WHERE m.id = v.b_id"
 )
 
 
 def bulk_update(session: Session, updates: list[dict[str, Any]]) -> None:
-    """Write recomputed rows: one statement on PostgreSQL (arrays + unnest), executemany elsewhere."""
+    """Write recomputed rows: one statement on PostgreSQL (``json_to_recordset``), executemany elsewhere."""
     if session.get_bind().dialect.name != "postgresql":
         session.execute(_UPDATE, updates)
         return
-    session.execute(_PG_UPDATE, {
-        "ids": [u["b_id"] for u in updates], "vals": [u["b_value"] for u in updates],
-        "corrs": [u["b_corr"] for u in updates], "qtys": [u["b_qty"] for u in updates],
-        "afters": [u["b_after"] for u in updates], "states": [json.dumps(u["b_state"]) for u in updates],
-    })
+    session.execute(_PG_UPDATE, {"rows": json_rows(updates)})
+
+
+_MOVE_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("id", "bigint"), ("tenant_id", "int"), ("store_id", "int"), ("product_id", "int"), ("warehouse_id", "int"),
+    ("posted_at", "timestamptz"), ("doc_type", "text"), ("document_id", "int"), ("line_id", "int"),
+    ("qty_m", "bigint"), ("value_kop", "bigint"), ("correction_kop", "bigint"), ("cost_mode", "text"),
+    ("fixed_value_kop", "bigint"), ("source_move_id", "int"), ("qty_after_m", "bigint"),
+    ("value_after_kop", "bigint"), ("state", "json"), ("cancelled", "boolean"), ("reversal_of_id", "int"),
+    ("reason", "text"), ("created_at", "timestamptz"),
+)
+_PG_INSERT_MOVES = text(
+    f"INSERT INTO stock_moves ({', '.join(c for c, _t in _MOVE_COLUMNS)}) "
+    f"SELECT {', '.join(c for c, _t in _MOVE_COLUMNS)} FROM json_to_recordset(CAST(:rows AS json)) "
+    f"AS v({', '.join(f'{c} {t}' for c, t in _MOVE_COLUMNS)})"
+)
+_PG_NEXT_IDS = text("SELECT nextval(pg_get_serial_sequence('stock_moves', 'id')) FROM generate_series(1, :n)")
+
+
+def _json_default(value: object) -> str:
+    if isinstance(value, datetime):
+        return value.isoformat()  # always aware here (UtcDateTime refuses naive ones)
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def json_rows(rows: Sequence[dict[str, Any]]) -> str:
+    """Rows as one JSON array: PostgreSQL reads it with ``json_to_recordset`` (one parameter, any row count)."""
+    return json.dumps(rows, default=_json_default, separators=(",", ":"))
+
+
+def allocate_move_ids(session: Session, n: int) -> list[int]:
+    """``n`` new, increasing ``stock_moves`` ids, known before the rows are written.
+
+    PostgreSQL: from the table's sequence. SQLite: after the current maximum, which is safe because
+    the transaction already holds SQLite's single write lock (``BEGIN IMMEDIATE``; the pair upsert
+    that precedes every insert is a write), so nobody else can insert until it commits.
+    """
+    if n <= 0:
+        return []
+    if is_postgres(session):
+        return sorted(int(i) for i in session.execute(_PG_NEXT_IDS, {"n": n}).scalars())
+    top = int(session.execute(select(func.coalesce(func.max(T.c.id), 0))).scalar_one())
+    return list(range(top + 1, top + 1 + n))
+
+
+def insert_moves(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Insert complete ledger rows (ids included) in one statement (``json_to_recordset`` on PostgreSQL)."""
+    if not rows:
+        return
+    if not is_postgres(session):
+        session.execute(T.insert(), rows)
+        return
+    session.execute(_PG_INSERT_MOVES, {"rows": json_rows(rows)})
+
+
+_PG_SET_BALANCES = text(
+    "UPDATE stock_balances AS b SET qty_m = v.qty_m, value_kop = v.value_kop, last_posted_at = v.last_posted_at, "
+    "last_move_id = v.last_move_id, state = v.state FROM json_to_recordset(CAST(:rows AS json)) "
+    "AS v(k_id int, qty_m bigint, value_kop bigint, last_posted_at timestamptz, last_move_id int, state json) "
+    "WHERE b.id = v.k_id"
+)
+_SET_BALANCE = (
+    update(B).where(B.c.id == bindparam("k_id"))
+    .values(qty_m=bindparam("qty_m"), value_kop=bindparam("value_kop"), last_posted_at=bindparam("last_posted_at"),
+            last_move_id=bindparam("last_move_id"), state=bindparam("state"))
+)
+
+
+def _set_appended(session: Session, finals: list[dict[str, Any]]) -> None:
+    """Store the new running totals and last-row key of every appended pair (one statement)."""
+    if not finals:
+        return
+    if not is_postgres(session):
+        session.execute(_SET_BALANCE, finals)
+        return
+    session.execute(_PG_SET_BALANCES, {"rows": json_rows(finals)})
 
 
 def walk(session: Session, pair: Pair, start: Key, method: Method, policy: NegativePolicy,
@@ -355,6 +455,11 @@ def post_moves(session: Session, cfg: InventorySettings, doc_type: str, document
                posted_at: datetime, moves: Sequence[NewMove]) -> list[int]:
     """Insert ``moves`` at ``posted_at`` and settle every affected pair; returns the new row ids in order.
 
+    A constant number of statements whatever the number of moves: upsert + lock the balances,
+    allocate the ids, insert the rows, update the balances. A pair whose new rows come last
+    (the usual case) is computed in memory from its balance row, so its rows are written once,
+    finished; only a backdated pair gets placeholder rows that :func:`settle` then walks.
+
     The caller checks the closed period and commits; any exception leaves nothing behind once
     the caller's transaction rolls back.
     """
@@ -366,31 +471,21 @@ def post_moves(session: Session, cfg: InventorySettings, doc_type: str, document
         if balances[p].dirty_from is not None:
             finish_dirty(session, p, balances[p], cfg)
             balances[p] = lock_pair(session, p)
-    now = utcnow()
-    rows = [
-        {"tenant_id": m.pair.tenant_id, "store_id": m.pair.store_id, "product_id": m.pair.product_id,
-         "warehouse_id": m.pair.warehouse_id, "posted_at": posted_at, "doc_type": doc_type,
-         "document_id": document_id, "line_id": m.line_id, "qty_m": m.qty_m, "value_kop": 0, "correction_kop": 0,
-         "cost_mode": m.cost_mode.value, "fixed_value_kop": m.fixed_value_kop, "source_move_id": m.source_move_id,
-         "qty_after_m": 0, "value_after_kop": 0, "state": None, "cancelled": False, "created_at": now,
-         "reason": m.reason}
-        for m in moves
-    ]
-    ids = list(session.execute(T.insert().returning(T.c.id, sort_by_parameter_order=True), rows).scalars())
+    ids = allocate_move_ids(session, len(moves))
     by_pair: dict[Pair, list[tuple[int, NewMove]]] = {}
     for m, new_id in zip(moves, ids, strict=True):
         by_pair.setdefault(m.pair, []).append((new_id, m))
     method, policy = Method(cfg.valuation), NegativePolicy(cfg.negative_stock)
-    updates: list[dict[str, Any]] = []
+    computed: dict[int, dict[str, Any]] = {}
     finals: list[dict[str, Any]] = []
+    walks: list[Pair] = []
     for p in pairs:
         balance, new = balances[p], by_pair[p]
         appends = balance.last_posted_at is None or balance.last_posted_at <= posted_at
         if balance.last_posted_at is None and balance.last_move_id is None and balance.qty_m != 0:
             appends = False  # a balance row from before the key was kept: take the exact path
         if not appends:
-            settle(session, p, (posted_at, new[0][0]), cfg, frozenset(i for i, _m in new),
-                   max_rows=len(new) + max(cfg.inline_recompute_limit, 1))
+            walks.append(p)
             continue
         # append: the running state is on the balance row; no ledger read, no walk
         state = State.from_row(balance.qty_m, balance.value_kop, balance.state)
@@ -400,21 +495,25 @@ def post_moves(session: Session, cfg: InventorySettings, doc_type: str, document
             state, step = apply(state, method, m.qty_m, fixed, m.source_move_id, new_id)
             if policy is NegativePolicy.FORBID and state.qty < 0:
                 raise NegativeStock(Violation(p, new_id, posted_at, document_id, before, -m.qty_m))
-            updates.append({"b_id": new_id, "b_value": step.value, "b_corr": step.correction, "b_qty": state.qty,
-                            "b_after": state.value, "b_state": state.to_json(method)})
-        finals.append({"k_product": p.product_id, "k_warehouse": p.warehouse_id, "qty_m": state.qty,
-                       "value_kop": state.value, "last_posted_at": posted_at, "last_move_id": new[-1][0],
-                       "state": state.to_json(method)})
-    if updates:
-        bulk_update(session, updates)
-    if finals:
-        session.execute(
-            update(B).where(B.c.product_id == bindparam("k_product"), B.c.warehouse_id == bindparam("k_warehouse"))
-            .values(qty_m=bindparam("qty_m"), value_kop=bindparam("value_kop"),
-                    last_posted_at=bindparam("last_posted_at"), last_move_id=bindparam("last_move_id"),
-                    state=bindparam("state")),
-            finals,
-        )
+            computed[new_id] = {"value_kop": step.value, "correction_kop": step.correction, "qty_after_m": state.qty,
+                                "value_after_kop": state.value, "state": state.to_json(method)}
+        finals.append({"k_id": balance.id, "qty_m": state.qty, "value_kop": state.value, "last_posted_at": posted_at,
+                       "last_move_id": new[-1][0], "state": state.to_json(method)})
+    now = utcnow()
+    placeholder = {"value_kop": 0, "correction_kop": 0, "qty_after_m": 0, "value_after_kop": 0, "state": None}
+    insert_moves(session, [
+        {"id": new_id, "tenant_id": m.pair.tenant_id, "store_id": m.pair.store_id, "product_id": m.pair.product_id,
+         "warehouse_id": m.pair.warehouse_id, "posted_at": posted_at, "doc_type": doc_type,
+         "document_id": document_id, "line_id": m.line_id, "qty_m": m.qty_m, "cost_mode": m.cost_mode.value,
+         "fixed_value_kop": m.fixed_value_kop, "source_move_id": m.source_move_id, "cancelled": False,
+         "reversal_of_id": None, "created_at": now, "reason": m.reason, **computed.get(new_id, placeholder)}
+        for m, new_id in zip(moves, ids, strict=True)
+    ])
+    _set_appended(session, finals)
+    for p in walks:  # backdated: walk the later rows (inline up to the limit, the rest in the background)
+        new = by_pair[p]
+        settle(session, p, (posted_at, new[0][0]), cfg, frozenset(i for i, _m in new),
+               max_rows=len(new) + max(cfg.inline_recompute_limit, 1))
     return ids
 
 
@@ -432,16 +531,15 @@ def cancel_moves(session: Session, cfg: InventorySettings, move_ids: Iterable[in
     now = utcnow()
     session.execute(update(T).where(T.c.id.in_([r.id for r in rows])).values(cancelled=True))
     reversals = [
-        {"tenant_id": r.tenant_id, "store_id": r.store_id, "product_id": r.product_id, "warehouse_id": r.warehouse_id,
+        {"id": new_id, "tenant_id": r.tenant_id, "store_id": r.store_id, "product_id": r.product_id, "warehouse_id": r.warehouse_id,
          "posted_at": r.posted_at, "doc_type": r.doc_type, "document_id": r.document_id, "line_id": r.line_id,
          "qty_m": -r.qty_m, "value_kop": -r.value_kop, "correction_kop": -r.correction_kop,
          "cost_mode": CostMode.FIXED.value, "fixed_value_kop": None, "source_move_id": None, "qty_after_m": 0,
          "value_after_kop": 0, "state": None, "cancelled": True, "reversal_of_id": r.id, "created_at": now,
          "reason": r.reason}
-        for r in rows
+        for r, new_id in zip(rows, allocate_move_ids(session, len(rows)), strict=True)
     ]
-    if reversals:
-        session.execute(T.insert(), reversals)
+    insert_moves(session, reversals)
     starts: dict[Pair, Key] = {}
     for r in rows:
         p = Pair(r.tenant_id, r.store_id, r.product_id, r.warehouse_id)
@@ -467,25 +565,51 @@ def balance_at(session: Session, pair: Pair, at: datetime) -> tuple[int, int]:
 
 
 def balances_at(session: Session, tenant_id: int, at: datetime, *, store_id: int | None = None,
-                warehouse_id: int | None = None, product_id: int | None = None) -> list[tuple[int, int, int, int, int]]:
-    """(store, product, warehouse, qty_m, value_kop) of every pair: one index probe per pair."""
+                warehouse_id: int | None = None, product_id: int | None = None,
+                product_ids: Collection[int] | None = None) -> list[tuple[int, int, int, int, int]]:
+    """(store, product, warehouse, qty_m, value_kop) of every pair that has a row at or before ``at``.
+
+    Two kinds of pair, one statement:
+
+    * *settled*: no pending recompute and its last row at or before ``at`` (every pair, for "now"):
+      its balance row holds exactly that last row's running totals (``qty_m``/``value_kop`` and
+      ``last_posted_at`` are written together with the rows), so it is read from
+      ``stock_balances`` alone: a scan of the store's balance rows, no ledger access;
+    * the others (a past moment with later rows, or a recompute still pending): the running totals
+      of their last row at or before ``at``: one probe of the ``(product, warehouse, posted_at,
+      id)`` index per pair (a ``LATERAL`` join on PostgreSQL).
+
+    No periodic snapshots: each ledger row already carries the exact running totals, so "the
+    last row at or before ``at``" is a snapshot at every moment, and one a backdated posting
+    keeps exact by its own recompute; separate snapshot rows would need the same repair again.
+    """
+    filters = [B.c.tenant_id == tenant_id]
+    if store_id is not None:
+        filters.append(B.c.store_id == store_id)
+    if warehouse_id is not None:
+        filters.append(B.c.warehouse_id == warehouse_id)
+    if product_id is not None:
+        filters.append(B.c.product_id == product_id)
+    if product_ids is not None:
+        filters.append(B.c.product_id.in_(list(product_ids)))
+    settled = (B.c.dirty_from.is_(None) & B.c.last_move_id.is_not(None) & B.c.last_posted_at.is_not(None)
+               & (B.c.last_posted_at <= at))
+    current = select(B.c.store_id, B.c.product_id, B.c.warehouse_id, B.c.qty_m, B.c.value_kop).where(settled, *filters)
     m2 = T.alias("m2")
-    last_id = (
-        select(m2.c.id)
+    last = (
+        select(m2.c.qty_after_m, m2.c.value_after_kop, m2.c.id)
         .where(m2.c.product_id == B.c.product_id, m2.c.warehouse_id == B.c.warehouse_id, m2.c.posted_at <= at)
         .order_by(m2.c.posted_at.desc(), m2.c.id.desc())
         .limit(1)
-        .scalar_subquery()
     )
-    query = (
-        select(B.c.store_id, B.c.product_id, B.c.warehouse_id, T.c.qty_after_m, T.c.value_after_kop)
-        .select_from(B.join(T, T.c.id == last_id))
-        .where(B.c.tenant_id == tenant_id)
-    )
-    if store_id is not None:
-        query = query.where(B.c.store_id == store_id)
-    if warehouse_id is not None:
-        query = query.where(B.c.warehouse_id == warehouse_id)
-    if product_id is not None:
-        query = query.where(B.c.product_id == product_id)
-    return [(r[0], r[1], r[2], r[3], r[4]) for r in session.execute(query.order_by(B.c.product_id, B.c.warehouse_id))]
+    if is_postgres(session):
+        lat = last.lateral("l")
+        past = (select(B.c.store_id, B.c.product_id, B.c.warehouse_id, lat.c.qty_after_m, lat.c.value_after_kop)
+                .select_from(B.join(lat, true())))
+    else:
+        last_id = last.with_only_columns(m2.c.id).scalar_subquery()
+        past = (select(B.c.store_id, B.c.product_id, B.c.warehouse_id, T.c.qty_after_m, T.c.value_after_kop)
+                .select_from(B.join(T, T.c.id == last_id)))
+    query = union_all(current, past.where(~settled, *filters)).subquery("b")
+    rows = session.execute(select(query).order_by(query.c.product_id, query.c.warehouse_id))
+    return [(r[0], r[1], r[2], r[3], r[4]) for r in rows]

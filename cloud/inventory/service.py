@@ -7,12 +7,12 @@ unit of work (the request's session). Messages name the document, the line and t
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import bindparam, func, update
+from sqlalchemy import bindparam, func, text, update
 from sqlalchemy import select as sa_select
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, col, select
@@ -244,6 +244,7 @@ def _set_lines(session: Session, doc: StockDocument, lines: Sequence[LineIn]) ->
             ).all()
             if ln.id is not None
         }
+    returned_of = _returned_many(session, receipt_lines) if receipt_lines else {}
     reason_codes = _reason_codes(session, doc.tenant_id) if dt is DocType.WRITE_OFF else set()
     products = {p.id: p for p in session.exec(
         select(Product).where(Product.tenant_id == doc.tenant_id, col(Product.id).in_({ln.product_id for ln in lines}))
@@ -280,7 +281,7 @@ def _set_lines(session: Session, doc: StockDocument, lines: Sequence[LineIn]) ->
             if src is None or src.product_id != product.id:
                 raise Invalid(f"{where}: строка оприходования {data.receipt_line_id} не найдена или с другим товаром",
                               code="bad_receipt_line")
-            returned = _returned_m(session, src.id or 0)
+            returned = returned_of.get(src.id or 0, 0)
             if qty_m + returned > src.qty_m:
                 raise Invalid(f"{where}: к возврату {from_milli(qty_m)}, а оприходовано {from_milli(src.qty_m)} "
                               f"и уже возвращено {from_milli(returned)}", code="return_exceeds_receipt")
@@ -290,14 +291,18 @@ def _set_lines(session: Session, doc: StockDocument, lines: Sequence[LineIn]) ->
     session.flush()
 
 
-def _returned_m(session: Session, receipt_line_id: int) -> int:
-    value = session.execute(
-        sa_select(func.coalesce(func.sum(StockDocumentLine.qty_m), 0))
+def _returned_many(session: Session, receipt_line_ids: Iterable[int | None]) -> dict[int, int]:
+    """Quantity already returned by posted supplier returns, per receipt line, in one query."""
+    ids = [i for i in receipt_line_ids if i is not None]
+    if not ids:
+        return {}
+    rows = session.execute(
+        sa_select(col(StockDocumentLine.receipt_line_id), func.sum(StockDocumentLine.qty_m))
         .join(StockDocument, StockDocument.id == StockDocumentLine.document_id)  # type: ignore[arg-type]
-        .where(col(StockDocumentLine.receipt_line_id) == receipt_line_id,
-               col(StockDocument.status) == DocStatus.POSTED.value)
-    ).scalar()
-    return int(value or 0)
+        .where(col(StockDocumentLine.receipt_line_id).in_(ids), col(StockDocument.status) == DocStatus.POSTED.value)
+        .group_by(col(StockDocumentLine.receipt_line_id))
+    ).all()
+    return {int(r[0]): int(r[1] or 0) for r in rows}
 
 
 def _line_codes(session: Session, product: Product, data: LineIn, qty_m: int, dt: DocType, where: str) -> list[Any]:
@@ -340,10 +345,14 @@ def _lines(session: Session, doc: StockDocument) -> list[StockDocumentLine]:
     ).all())
 
 
-def document_public(session: Session, doc: StockDocument, outdated: set[int] | None = None) -> DocumentPublic:
+def document_public(session: Session, doc: StockDocument, outdated: set[int] | None = None,
+                    lines: list[StockDocumentLine] | None = None) -> DocumentPublic:
+    """The document as the API returns it; ``lines`` (in line order) saves re-reading them after posting."""
+    if lines is None:
+        lines = _lines(session, doc)
     if outdated is None and doc.doc_type == DocType.STOCK_COUNT.value:
-        outdated = _outdated_lines(session, doc, _lines(session, doc))
-    lines = [
+        outdated = _outdated_lines(session, doc, lines)
+    public = [
         LinePublic(
             id=ln.id or 0, line_no=ln.line_no, product_id=ln.product_id, unit=ln.unit, quantity=from_milli(ln.qty_m),
             amount=None if ln.amount_kop is None else from_kop(ln.amount_kop),
@@ -354,10 +363,10 @@ def document_public(session: Session, doc: StockDocument, outdated: set[int] | N
             received_quantity=None if ln.received_qty_m is None else from_milli(ln.received_qty_m),
             outdated=bool(outdated and ln.line_no in outdated), codes=ln.codes,
         )
-        for ln in _lines(session, doc)
+        for ln in lines
     ]
     return DocumentPublic.model_validate({**doc.model_dump(), "id": doc.id, "extra_cost": from_kop(doc.extra_cost_kop),
-                                          "lines": lines})
+                                          "lines": public})
 
 
 def get_document(session: Session, tenant_id: int, document_id: int) -> DocumentPublic:
@@ -430,7 +439,33 @@ def post_document(session: Session, tenant_id: int, document_id: int) -> Documen
     doc.status_changed_at = utcnow()
     session.add(doc)
     session.commit()
-    return document_public(session, doc, outdated)
+    return document_public(session, doc, outdated, lines)  # built from what we hold: no re-read
+
+
+def _products(session: Session, product_ids: Iterable[int]) -> dict[int, Product]:
+    """The products of many lines in one query (those already in the session are not re-read)."""
+    wanted = set(product_ids)
+    if not wanted:
+        return {}
+    rows = session.exec(select(Product).where(col(Product.id).in_(wanted))).all()
+    return {p.id: p for p in rows if p.id is not None}
+
+
+def _set_line_costs(session: Session, costs: list[tuple[int, int]]) -> None:
+    """``cost_kop`` of many lines in one statement (arrays + ``unnest`` on PostgreSQL)."""
+    if not costs:
+        return
+    if ledger.is_postgres(session):
+        session.execute(_PG_LINE_COSTS, {"ids": [c[0] for c in costs], "costs": [c[1] for c in costs]})
+        return
+    session.execute(update(LINES).where(LINES.c.id == bindparam("b_line")).values(cost_kop=bindparam("b_cost")),
+                    [{"b_line": c[0], "b_cost": c[1]} for c in costs])
+
+
+_PG_LINE_COSTS = text(
+    "UPDATE stock_document_lines AS l SET cost_kop = v.cost FROM unnest(CAST(:ids AS int[]), "
+    "CAST(:costs AS bigint[])) AS v(id, cost) WHERE l.id = v.id"
+)
 
 
 def _pair(doc: StockDocument, product_id: int, warehouse_id: int | None = None, store_id: int | None = None) -> Pair:
@@ -439,10 +474,12 @@ def _pair(doc: StockDocument, product_id: int, warehouse_id: int | None = None, 
 
 def _post_receipt(session: Session, cfg: InventorySettings, doc: StockDocument, lines: list[StockDocumentLine]) -> None:
     title = _doc_ru(doc)
+    needed = {ln.product_id for ln in lines if doc.extra_cost_split == "weight" or ln.codes}
+    products = _products(session, needed)
     if doc.extra_cost_split == "weight":
         weights = []
         for ln in lines:
-            product = session.get_one(Product, ln.product_id)
+            product = products[ln.product_id]
             grams = product.weight_g if product.weight_g is not None else (1000 if product.base_unit == "kg" else None)
             if grams is None:
                 raise Invalid(f"{_where(title, ln.line_no, product)}: не задан вес единицы — доп. расходы по весу "
@@ -455,16 +492,13 @@ def _post_receipt(session: Session, cfg: InventorySettings, doc: StockDocument, 
     for ln, share in zip(lines, shares, strict=True):
         # in memory without a flush per line; written below in one statement
         set_committed_value(ln, "cost_kop", (ln.amount_kop or 0) + share)
-        costs.append({"b_line": ln.id, "b_cost": ln.cost_kop})
-    session.execute(
-        update(LINES).where(LINES.c.id == bindparam("b_line")).values(cost_kop=bindparam("b_cost")),
-        costs,
-    )
+        costs.append((ln.id or 0, (ln.amount_kop or 0) + share))
+    _set_line_costs(session, costs)
     moves = [NewMove(_pair(doc, ln.product_id), ln.qty_m, CostMode.FIXED, ln.cost_kop, line_id=ln.id) for ln in lines]
     ledger.post_moves(session, cfg, doc.doc_type, doc.id, doc.posted_at, moves)
     for ln in lines:
         if ln.codes:
-            product = session.get_one(Product, ln.product_id)
+            product = products[ln.product_id]
             units, boxes = _split_codes(ln.codes)
             marking.receive(session, doc.tenant_id, ln.product_id, doc.warehouse_id, units, boxes, doc.id or 0,
                             _where(title, ln.line_no, product))
@@ -477,9 +511,10 @@ def _code_ids(ln: StockDocumentLine, where: str) -> list[str]:
 
 def _transition_codes(session: Session, doc: StockDocument, lines: list[StockDocumentLine], event: CodeEvent,
                       warehouse_id: int | None = None) -> None:
+    products = _products(session, {ln.product_id for ln in lines if ln.codes})
     for ln in lines:
         if ln.codes:
-            product = session.get_one(Product, ln.product_id)
+            product = products[ln.product_id]
             where = _where(_doc_ru(doc), ln.line_no, product)
             marking.transition(session, doc.tenant_id, ln.product_id, _code_ids(ln, where), event, doc.id, where,
                                warehouse_id)
@@ -497,19 +532,24 @@ def _post_return(session: Session, cfg: InventorySettings, doc: StockDocument, l
     if doc.posted_at < receipt.posted_at:
         raise Invalid(f"документ «{_doc_ru(doc)}»: возврат раньше оприходования «{_doc_ru(receipt)}»",
                       code="return_before_receipt")
+    src_ids = {ln.receipt_line_id for ln in lines if ln.receipt_line_id is not None}
+    src_lines = {x.id: x for x in session.exec(
+        select(StockDocumentLine).where(col(StockDocumentLine.id).in_(src_ids))).all()}
+    returned_of = _returned_many(session, src_ids)
+    src_moves = {r.line_id: r.id for r in session.execute(
+        sa_select(T.c.id, T.c.line_id).where(T.c.document_id == receipt.id, T.c.line_id.in_(src_ids),
+                                             T.c.cancelled.is_(False), T.c.reversal_of_id.is_(None)))}
     moves = []
     for ln in lines:
-        src_line = session.get_one(StockDocumentLine, ln.receipt_line_id)
-        returned = _returned_m(session, src_line.id or 0)
+        src_line = src_lines[ln.receipt_line_id]
+        returned = returned_of.get(src_line.id or 0, 0)
         if returned + ln.qty_m > src_line.qty_m:
             product = session.get_one(Product, ln.product_id)
             raise Conflict(f"{_where(_doc_ru(doc), ln.line_no, product)}: возврат {from_milli(ln.qty_m)} больше "
                            f"остатка по оприходованию {from_milli(src_line.qty_m - returned)}",
                            code="return_exceeds_receipt")
-        src_move = session.execute(
-            sa_select(T.c.id).where(T.c.document_id == receipt.id, T.c.line_id == src_line.id, T.c.cancelled.is_(False),
-                                 T.c.reversal_of_id.is_(None))
-        ).scalar_one()
+        src_move = src_moves[src_line.id]
+        returned_of[src_line.id or 0] = returned + ln.qty_m  # two lines returning the same receipt line
         value = mul_div(src_line.cost_kop or 0, ln.qty_m, src_line.qty_m)
         moves.append(NewMove(_pair(doc, ln.product_id, receipt.warehouse_id), -ln.qty_m, CostMode.FIXED, value,
                              source_move_id=src_move, line_id=ln.id))
@@ -535,16 +575,21 @@ def _post_shipment(session: Session, cfg: InventorySettings, doc: StockDocument,
     doc.transit_warehouse_id = transit.id
     outs = ledger.post_moves(session, cfg, doc.doc_type, doc.id, doc.posted_at,
                              [NewMove(_pair(doc, ln.product_id), -ln.qty_m, line_id=ln.id) for ln in lines])
+    src = _sources(session, outs)
     ins = [NewMove(_pair(doc, ln.product_id, transit.id, dest.store_id), ln.qty_m, CostMode.LINKED,
-                   _linked(session, out_id, ln.qty_m), source_move_id=out_id, line_id=ln.id)
+                   ledger.linked_value(*src[out_id], ln.qty_m), source_move_id=out_id, line_id=ln.id)
            for ln, out_id in zip(lines, outs, strict=True)]
     ledger.post_moves(session, cfg, doc.doc_type, doc.id, doc.posted_at, ins)
     _transition_codes(session, doc, lines, CodeEvent.SHIP)
 
 
-def _linked(session: Session, source_id: int, qty_m: int) -> int:
-    src = session.execute(sa_select(T.c.qty_m, T.c.value_kop).where(T.c.id == source_id)).one()
-    return ledger.linked_value(src[0], src[1], qty_m)
+def _sources(session: Session, move_ids: Iterable[int]) -> dict[int, tuple[int, int]]:
+    """(qty_m, value_kop) of many transfer-out rows in one query, for :func:`ledger.linked_value`."""
+    ids = list(set(move_ids))
+    if not ids:
+        return {}
+    return {r[0]: (r[1], r[2]) for r in session.execute(
+        sa_select(T.c.id, T.c.qty_m, T.c.value_kop).where(T.c.id.in_(ids)))}
 
 
 def receive_transfer(session: Session, tenant_id: int, document_id: int, data: ReceiveIn) -> DocumentPublic:
@@ -565,10 +610,11 @@ def receive_transfer(session: Session, tenant_id: int, document_id: int, data: R
     lines = _lines(session, doc)
     by_no = {ln.line_no: ln for ln in lines}
     received = {ln.line_no: ln.qty_m for ln in lines}
+    products = _products(session, {by_no[i.line_no].product_id for i in data.lines if i.line_no in by_no})
     for item in data.lines:
         if item.line_no not in by_no:
             raise Invalid(f"{_where(_doc_ru(doc), item.line_no)}: такой строки нет", code="bad_line")
-        product = session.get_one(Product, by_no[item.line_no].product_id)
+        product = products[by_no[item.line_no].product_id]
         received[item.line_no] = to_base_m(session, product, item.quantity, by_no[item.line_no].unit)
     transit_pair_store = dest.store_id
     outs = session.execute(
@@ -576,6 +622,11 @@ def receive_transfer(session: Session, tenant_id: int, document_id: int, data: R
                                           T.c.warehouse_id == doc.warehouse_id)
     ).all()
     source_of = {r.line_id: r.id for r in outs}
+    sources = _sources(session, source_of.values())
+
+    def _linked(source_id: int, qty_m: int) -> int:
+        return ledger.linked_value(*sources[source_id], qty_m)
+
     transit_out: list[NewMove] = []
     dest_in: list[NewMove] = []
     for ln in lines:
@@ -587,15 +638,15 @@ def receive_transfer(session: Session, tenant_id: int, document_id: int, data: R
         target = _pair(doc, ln.product_id, dest.id, dest.store_id)
         arrived = min(got, ln.qty_m)
         if arrived:
-            transit_out.append(NewMove(transit, -arrived, CostMode.LINKED, _linked(session, src, arrived), src, ln.id))
-            dest_in.append(NewMove(target, arrived, CostMode.LINKED, _linked(session, src, arrived), src, ln.id))
+            transit_out.append(NewMove(transit, -arrived, CostMode.LINKED, _linked(src, arrived), src, ln.id))
+            dest_in.append(NewMove(target, arrived, CostMode.LINKED, _linked(src, arrived), src, ln.id))
         if got < ln.qty_m:  # short: leaves transit as a loss at the transfer's cost
             short = ln.qty_m - got
-            transit_out.append(NewMove(transit, -short, CostMode.LINKED, _linked(session, src, short), src, ln.id,
+            transit_out.append(NewMove(transit, -short, CostMode.LINKED, _linked(src, short), src, ln.id,
                                        reason="transfer_shortage"))
         if got > ln.qty_m:  # over: enters the destination as a gain at the transfer's unit cost
             over = got - ln.qty_m
-            dest_in.append(NewMove(target, over, CostMode.LINKED, _linked(session, src, over), src, ln.id,
+            dest_in.append(NewMove(target, over, CostMode.LINKED, _linked(src, over), src, ln.id,
                                    reason="transfer_surplus"))
     try:
         ledger.post_moves(session, cfg, doc.doc_type, doc.id, at, transit_out)
@@ -608,7 +659,7 @@ def receive_transfer(session: Session, tenant_id: int, document_id: int, data: R
     doc.status_changed_at = utcnow()
     session.add(doc)
     session.commit()
-    return document_public(session, doc)
+    return document_public(session, doc, lines=lines)
 
 
 # ---------------------------------------------------------------- stock counts
@@ -624,13 +675,10 @@ def start_count(session: Session, tenant_id: int, author_id: int | None, data: D
     doc.number = _next_number(session, tenant_id, data.store_id, DocType.STOCK_COUNT.value)
     session.add(doc)
     session.flush()
-    no = 0
-    for _store, product_id, _wh, qty_m, _value in ledger.balances_at(session, tenant_id, at,
-                                                                     warehouse_id=data.warehouse_id):
-        if qty_m == 0:
-            continue
-        no += 1
-        product = session.get_one(Product, product_id)
+    book = [r for r in ledger.balances_at(session, tenant_id, at, warehouse_id=data.warehouse_id) if r[3] != 0]
+    products = _products(session, {r[1] for r in book})
+    for no, (_store, product_id, _wh, qty_m, _value) in enumerate(book, start=1):
+        product = products[product_id]
         session.add(StockDocumentLine(document_id=doc.id or 0, line_no=no, product_id=product_id,
                                       unit=product.base_unit, qty_m=0, expected_qty_m=qty_m))
     session.commit()
@@ -689,11 +737,13 @@ def _post_count(session: Session, cfg: InventorySettings, doc: StockDocument, li
     if not counted:
         raise Invalid(f"документ «{_doc_ru(doc)}»: ни одна строка не подсчитана", code="nothing_counted")
     outdated = _outdated_lines(session, doc, counted)
-    for ln in sorted(counted, key=lambda x: x.product_id):
-        ledger.lock_pair(session, _pair(doc, ln.product_id))
+    ledger.lock_pairs(session, sorted({_pair(doc, ln.product_id) for ln in counted},
+                                      key=lambda p: (p.product_id, p.warehouse_id)))
+    books = {r[1]: r[3] for r in ledger.balances_at(session, doc.tenant_id, doc.posted_at, warehouse_id=doc.warehouse_id,
+                                                     product_ids={ln.product_id for ln in counted})}
     moves = []
     for ln in counted:
-        book, _ = ledger.balance_at(session, _pair(doc, ln.product_id), doc.posted_at)
+        book = books.get(ln.product_id, 0)
         diff = ln.qty_m - book
         if diff:
             moves.append(NewMove(_pair(doc, ln.product_id), diff, line_id=ln.id,
