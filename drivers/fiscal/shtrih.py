@@ -192,7 +192,7 @@ class ShtrihFiscalRegister:
             cover_open=short.cover_open,
             fn_number=fn.fn_number,
             fn_expires=expiry.expires,
-            fn_memory_almost_full=bool(fn.warnings & M.FnWarning.MEMORY_99),
+            fn_memory_almost_full=bool(fn.warnings & M.FnWarning.MEMORY_90),
             last_fd_number=fn.last_fd_number,
             receipts_in_shift=shift.receipt_number,
             device_time=fn.datetime,

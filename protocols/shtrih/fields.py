@@ -105,6 +105,24 @@ class Text(Field):
         return raw.split(b"\x00", 1)[0].decode(ENCODING, errors="replace"), offset + len(raw)
 
 
+class LegacyText(Text):
+    """Text of the legacy 80h/82h/85h commands: "40 или до Y байт", the rest of the frame.
+
+    The original layout is exactly 40 bytes, and that is what we send; newer firmware takes
+    the text up to the print width, and vendor drivers send that width (OPOS
+    ``WriteString(Text, PrintWidth)``, 48 on a Shtrih-M-01F; pyshtrih pads to
+    ``max(width, 40)``). So the reader takes whatever length arrives, up to ``limit`` (128:
+    the item name becomes tag 1030, at most 128 bytes).
+    """
+
+    def __init__(self, size: int = 40, *, limit: int = 128) -> None:
+        super().__init__(None, limit=limit, pad=False)
+        self.min_size = size
+
+    def encode(self, value: Any) -> bytes:
+        return str(value).encode(ENCODING).ljust(self.min_size, b"\x00")
+
+
 class Ascii(Field):
     """Fixed-size ASCII (FN number: 16 characters)."""
 

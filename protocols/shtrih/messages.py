@@ -28,6 +28,7 @@ from protocols.shtrih.fields import (
     Date3,
     DateTime5,
     Field,
+    LegacyText,
     SInt,
     Tail,
     Text,
@@ -135,6 +136,8 @@ class Request(Message):
     """A command: ``CMD PASSWORD(4) params``."""
 
     password: int = field(default=DEFAULT_PASSWORD, kw_only=True)
+    HAS_PASSWORD: ClassVar[bool] = True
+    """False for the one command sent without a password (FCh); ``password`` is then unused."""
 
     def __post_init__(self) -> None:
         try:
@@ -357,6 +360,54 @@ class FullStatusAnswer(Answer):
         return self.mode_byte & 0x0F
 
 
+class DeviceKind:
+    """FCh device type (byte 1): 0 is a fiscal register (ККТ)."""
+
+    FISCAL_REGISTER = 0
+
+
+@dataclass(frozen=True)
+class GetDeviceType(Request):
+    """FCh "Получить тип устройства": the only command without a password ("FCH. Длина
+    сообщения: 1 байт"); every vendor host (OPOS, pyshtrih ``connect``) sends it first."""
+
+    CODE: ClassVar[int] = 0xFC
+    HAS_PASSWORD: ClassVar[bool] = False
+
+    def encode(self) -> bytes:
+        return command_bytes(self.CODE)
+
+    @classmethod
+    def decode_params(cls, data: bytes) -> Self:
+        if data:
+            raise MalformedMessage("FCh: the command takes no password or parameters", data)
+        return cls()
+
+
+@dataclass(frozen=True)
+class DeviceTypeAnswer(Answer):
+    """FCh answer: type, subtype, protocol version and subversion, model, language (0 Russian),
+    name in cp1251 taking the rest of the frame."""
+
+    CODE: ClassVar[int] = 0xFC
+    FIELDS = (
+        ("device_type", U8),
+        ("device_subtype", U8),
+        ("protocol_version", U8),
+        ("protocol_subversion", U8),
+        ("model", U8),
+        ("language", U8),
+        ("name", Text(None, limit=247, pad=False)),
+    )
+    device_type: int
+    device_subtype: int
+    protocol_version: int
+    protocol_subversion: int
+    model: int
+    language: int
+    name: str
+
+
 # --- shift and reports -----------------------------------------------------------------
 
 
@@ -412,7 +463,7 @@ _LEGACY_ITEM = (
     ("tax2", U8),
     ("tax3", U8),
     ("tax4", U8),
-    ("text", Text(40)),
+    ("text", LegacyText()),
 )
 
 
@@ -452,7 +503,7 @@ class CloseReceipt(Request):
         ("tax2", U8),
         ("tax3", U8),
         ("tax4", U8),
-        ("text", Text(40)),
+        ("text", LegacyText()),
     )
     cash: int
     pay2: int = 0
@@ -498,7 +549,8 @@ class FnWarning:
 
     CRYPTO_REPLACE_URGENT = 1 << 0
     CRYPTO_EXHAUSTION = 1 << 1
-    MEMORY_99 = 1 << 2
+    MEMORY_90 = 1 << 2
+    """Bit 2: "Переполнение памяти ФН (Архив ФН заполнен на 90 %)" (FN protocol, FF01)."""
     OFD_TIMEOUT = 1 << 3
 
 
@@ -898,7 +950,7 @@ class BindMarkingCodeAnswer(Answer):
 REQUESTS: dict[int, type[Request]] = {
     cls.CODE: cls
     for cls in (
-        ShortStatus, FullStatus, OpenShift, XReport, ZReport, ContinuePrint, OpenReceipt, Sale,
+        GetDeviceType, ShortStatus, FullStatus, OpenShift, XReport, ZReport, ContinuePrint, OpenReceipt, Sale,
         ReturnSale, CloseReceipt, CancelReceipt, FnStatus, FnExpiry, FindDocument, WriteTlv,
         BeginCorrection, ShiftParameters, CloseReceiptV2, OperationV2, CorrectionV2,
         CheckMarkingCode, AcceptMarkingCode, BindMarkingCode,
@@ -907,6 +959,7 @@ REQUESTS: dict[int, type[Request]] = {
 """Command code → request type."""
 
 ANSWERS: dict[int, type[Answer]] = {
+    0xFC: DeviceTypeAnswer,
     0x10: ShortStatusAnswer,
     0x11: FullStatusAnswer,
     0xE0: OperatorAnswer,

@@ -46,6 +46,7 @@ _TAX_BITS: dict[int, tuple[str, Decimal | None]] = {
 _OPERATION_TITLES = {1: "КАССОВЫЙ ЧЕК / ПРИХОД", 2: "КАССОВЫЙ ЧЕК / ВОЗВРАТ ПРИХОДА",
                      3: "КАССОВЫЙ ЧЕК / РАСХОД", 4: "КАССОВЫЙ ЧЕК / ВОЗВРАТ РАСХОДА"}  # fmt: skip
 _LEGACY_TYPES = {0: 1, 1: 3, 2: 2, 3: 4}  # 8D receipt type → 1054
+_RECEIPT_STATUS = {v: k for k, v in _LEGACY_TYPES.items()}  # 1054 → mode 8 status nibble
 DOC_SHIFT_OPEN, DOC_RECEIPT, DOC_SHIFT_CLOSE, DOC_CORRECTION = 2, 3, 5, 31
 
 
@@ -84,6 +85,10 @@ class SimConfig:
     clock: Callable[[], dt.datetime] = dt.datetime.now
     serial_number: int = 12345678
     inn: int = 7701234567
+    model_name: str = "ШТРИХ-М-01Ф"
+    """FCh name; hosts pick the model by it (pyshtrih ``discovery``: "М-01Ф" → ShtrihM01F)."""
+    model_id: int = 0
+    """FCh model byte [K: the vendor number of the M-01Ф was not found; 0 is ШТРИХ-ФР-Ф]."""
 
 
 class ShtrihDevice:
@@ -153,7 +158,7 @@ class ShtrihDevice:
             return M.Refused(0x10, 0x37).encode()
         self.commands.append(request.CODE)
         try:
-            if request.password not in self.config.passwords:
+            if request.HAS_PASSWORD and request.password not in self.config.passwords:
                 raise _Refuse(0x4F)
             handler = getattr(self, f"_do_{request.CODE:x}")
             answer: M.Answer = handler(request)
@@ -174,11 +179,19 @@ class ShtrihDevice:
         )
 
     def mode(self) -> int:
+        """The mode (low nibble of the mode byte)."""
         if self.receipt is not None:
             return M.Mode.DOCUMENT_OPEN
         if not self.fn.shift_open:
             return M.Mode.SHIFT_CLOSED
         return M.Mode.SHIFT_EXPIRED if self._over_24h() else M.Mode.SHIFT_OPEN
+
+    def _mode_byte(self) -> int:
+        """Mode 8 carries the document in the high nibble: 8.0 sale, 8.1 buy, 8.2 sale
+        return, 8.3 buy return (javapos PrinterConst ECRMODE_RECSELL 08h, ECRMODE_RECBUY 18h; pyshtrih FRMode)."""
+        if self.receipt is not None:
+            return M.Mode.DOCUMENT_OPEN | _RECEIPT_STATUS.get(self.receipt.operation, 0) << 4
+        return self.mode()
 
     def _need_printer(self) -> None:
         if self.cover_open or not self.paper:
@@ -248,7 +261,7 @@ class ShtrihDevice:
     def _do_10(self, _: M.ShortStatus) -> M.Answer:
         ops = len(self.receipt.lines) if self.receipt else 0
         return M.ShortStatusAnswer(
-            operator=30, flags=self._flags(), mode_byte=self.mode(),
+            operator=30, flags=self._flags(), mode_byte=self._mode_byte(),
             submode=M.SubMode.IDLE if self.paper else M.SubMode.PAPER_OUT_PASSIVE,
             ops_low=ops & 0xFF, ops_high=ops >> 8, battery_voltage=0x9C, power_voltage=0xC8,
         )  # fmt: skip
@@ -257,7 +270,7 @@ class ShtrihDevice:
         now = self.config.clock()
         return M.FullStatusAnswer(
             operator=30, fw_version=0x3143, fw_build=62922, fw_date=dt.date(2024, 5, 1), hall_number=1,
-            document_number=self.fn.document_number & 0xFFFF, flags=self._flags(), mode_byte=self.mode(),
+            document_number=self.fn.document_number & 0xFFFF, flags=self._flags(), mode_byte=self._mode_byte(),
             submode=0 if self.paper else 1, port=0, fp_version=0x3143, fp_build=62922,
             fp_date=dt.date(2024, 5, 1), date=now.date(), time=now.time().replace(microsecond=0), fp_flags=0,
             serial_number=self.config.serial_number, last_shift=self.fn.shift_number - int(self.fn.shift_open),
@@ -265,8 +278,13 @@ class ShtrihDevice:
             registrations_left=11, inn=self.config.inn,
         )  # fmt: skip
 
+    def _do_fc(self, _: M.GetDeviceType) -> M.Answer:
+        return M.DeviceTypeAnswer(
+            M.DeviceKind.FISCAL_REGISTER, 0, 1, 0, self.config.model_id, 0, self.config.model_name
+        )
+
     def _do_ff01(self, _: M.FnStatus) -> M.Answer:
-        warnings = M.FnWarning.MEMORY_99 if self.fn.last_fd * 100 >= self.fn.capacity * 99 else 0
+        warnings = M.FnWarning.MEMORY_90 if self.fn.last_fd * 10 >= self.fn.capacity * 9 else 0
         current = M.FnDocument.NONE
         if self.receipt is not None:
             current = M.FnDocument.RECEIPT

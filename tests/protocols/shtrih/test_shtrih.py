@@ -88,6 +88,27 @@ def test_frame_sizes_match_vendor_lengths() -> None:
     assert len(M.CorrectionV2(0, 1, 100).encode()) == 69
 
 
+def test_get_device_type_has_no_password() -> None:
+    # Vendor: "FCH. Длина сообщения: 1 байт" (no password); answer 8+X bytes, name in WIN1251.
+    assert encode_frame(M.GetDeviceType().encode()) == H("02 01 FC FD")
+    with pytest.raises(E.MalformedMessage):
+        M.decode_request(H("FC 1E 00 00 00"))
+    answered = M.decode_answer(H("FC 00 00 00 01 00 00 00") + "ШТРИХ-М-01Ф".encode("cp1251"))
+    assert answered == M.Answered(0xFC, M.DeviceTypeAnswer(0, 0, 1, 0, 0, 0, "ШТРИХ-М-01Ф"))
+
+
+def test_legacy_text_is_40_bytes_out_and_any_width_in() -> None:
+    # 80h "60 или 20+Y байт", text "40 или до Y байт": we send the classic 40, and read the
+    # print width vendor drivers send (OPOS WriteString(Text, PrintWidth); pyshtrih 48 on M-01F).
+    sale = M.Sale(734, 45_990, text="Сыр")
+    assert len(sale.encode()) == 60 and len(M.CloseReceipt(500).encode()) == 71
+    wide = sale.encode()[:20] + "Сыр".encode("cp1251").ljust(48, b"\x00")
+    assert M.decode_request(wide) == sale
+    assert M.decode_request(sale.encode()[:20] + b"\x00" * 32) == M.Sale(734, 45_990)
+    with pytest.raises(E.MalformedMessage):
+        M.decode_request(sale.encode()[:20] + b"x" * 129)
+
+
 def test_operation_v2_layout() -> None:
     op = M.OperationV2(
         operation=1,
@@ -114,7 +135,7 @@ def test_operation_v2_layout() -> None:
 
 def test_all_request_types_roundtrip() -> None:
     samples: list[M.Request] = [
-        M.ShortStatus(), M.FullStatus(), M.OpenShift(), M.XReport(), M.ZReport(), M.ContinuePrint(),
+        M.GetDeviceType(), M.ShortStatus(), M.FullStatus(), M.OpenShift(), M.XReport(), M.ZReport(), M.ContinuePrint(),
         M.OpenReceipt(2), M.Sale(1000, 100, text="Хлеб"), M.ReturnSale(1000, 100), M.CloseReceipt(500),
         M.CancelReceipt(), M.FnStatus(), M.FnExpiry(), M.FindDocument(7), M.WriteTlv(H("F5 03 02 00 41 42")),
         M.BeginCorrection(), M.ShiftParameters(), M.CloseReceiptV2(payments=tuple(range(16))),

@@ -57,7 +57,7 @@ def test_fn_fills_up_and_power_loss_drops_open_receipt(tmp_path: Path) -> None:
     assert closed.answer.fd_number == 2
     status = run(dev, M.FnStatus())
     assert isinstance(status, M.Answered) and isinstance(status.answer, M.FnStatusAnswer)
-    assert status.answer.warnings & M.FnWarning.MEMORY_99
+    assert status.answer.warnings & M.FnWarning.MEMORY_90
     assert run(dev, sale_line()) == M.Refused(0xFF46, 0x14)  # "ФН: Исчерпан ресурс хранения"
     dev.fn.capacity = 10
     run(dev, sale_line())
