@@ -13,6 +13,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
+from cloud.catalog.publish_router import router as catalog_publish_router
 from cloud.catalog.router import router as catalog_router
 from cloud.commands.bus import CommandBus
 from cloud.commands.router import router as commands_router
@@ -21,9 +22,11 @@ from cloud.db import make_engine, ping, session_factory
 from cloud.errors import CloudError, Unauthorized
 from cloud.finance.router import router as finance_router
 from cloud.handheld.router import router as handheld_router
+from cloud.inventory.handheld_router import router as inventory_handheld_router
 from cloud.inventory.router import router as inventory_router
 from cloud.marking.router import router as marking_router
 from cloud.registry.router import router as registry_router
+from cloud.sales.router import router as sales_router
 
 API_PREFIX = "/api/v1"
 
@@ -74,6 +77,9 @@ def create_app(settings: CloudSettings | None = None, *, with_bus: bool = True) 
     api.include_router(marking_router)
     api.include_router(finance_router)
     api.include_router(handheld_router)
+    api.include_router(catalog_publish_router)
+    api.include_router(inventory_handheld_router)
+    api.include_router(sales_router)
     app.include_router(api)
 
     @app.get("/healthz", tags=["health"])

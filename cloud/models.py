@@ -1,6 +1,7 @@
 """Every table of the cloud, imported in one place so the metadata (and Alembic) sees them all."""
 
 from cloud.catalog.models import Barcode, Price, Product, ProductUnit, VatRate, Warehouse
+from cloud.catalog.publish import CatalogPublication
 from cloud.commands.models import Command
 from cloud.finance.models import (
     FinAccount,
@@ -20,6 +21,7 @@ from cloud.finance.models import (
     FinRule,
     FinTotal,
 )
+from cloud.inventory.handheld_counts import CountTask, CountTaskLine
 from cloud.inventory.models import (
     ClosedPeriod,
     DocCounter,
@@ -32,13 +34,28 @@ from cloud.inventory.models import (
 )
 from cloud.marking.models import MarkingCodeRow, MarkingEvent
 from cloud.registry.models import Device, Event, Gateway, Store
+from cloud.sales.models import (
+    CashMovement,
+    Sale,
+    SaleLine,
+    SalePayment,
+    SaleReturn,
+    SaleReturnLine,
+    SalesCursor,
+    SalesProblem,
+    Shift,
+)
 from cloud.tenancy.models import ApiToken, Tenant, User
 
 __all__ = [
     "ApiToken",
     "Barcode",
+    "CashMovement",
+    "CatalogPublication",
     "ClosedPeriod",
     "Command",
+    "CountTask",
+    "CountTaskLine",
     "Device",
     "DocCounter",
     "Event",
@@ -65,6 +82,14 @@ __all__ = [
     "Price",
     "Product",
     "ProductUnit",
+    "Sale",
+    "SaleLine",
+    "SalePayment",
+    "SaleReturn",
+    "SaleReturnLine",
+    "SalesCursor",
+    "SalesProblem",
+    "Shift",
     "StockBalance",
     "StockDocument",
     "StockDocumentLine",

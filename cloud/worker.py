@@ -42,6 +42,10 @@ PERIODIC = (
     # Backdated postings too big to recompute inline leave their (product, warehouse) pairs
     # dirty with a cursor; this finishes them in chunks and resumes after a crash.
     Periodic("cloud.inventory.recompute_dirty", 15.0, _database_kwargs),
+    Periodic("cloud.catalog.publish_due_price_lists", 60.0,  # price lists whose prices took effect
+             lambda s: {"database_url": s.database_url, "mqtt_url": s.mqtt_url, "bus_root": s.bus_root}),
+    Periodic("cloud.inventory.sync_handheld_counts", 5.0, _database_kwargs),  # handheld count lines → counts
+    Periodic("cloud.sales.ingest", 5.0, _database_kwargs),  # lane events → sales, returns, shifts, ledger
 )
 
 
@@ -66,9 +70,12 @@ def create_celery(settings: CloudSettings) -> Celery:
             timezone="UTC",
         )
     # Register every module's tasks on the app being finalized (a worker knows only these).
+    import cloud.catalog.tasks
     import cloud.finance.tasks
+    import cloud.inventory.handheld_counts
     import cloud.inventory.tasks
-    import cloud.registry.tasks  # noqa: F401
+    import cloud.registry.tasks
+    import cloud.sales.ingest  # noqa: F401
 
     return app
 
