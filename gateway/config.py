@@ -185,6 +185,40 @@ class HandheldConfig(_Strict):
         return self
 
 
+class CashierConfig(_Strict):
+    """A cashier who logs in to the checkout page with a PIN (1021 name, 1203 INN on receipts)."""
+
+    login: str
+    name: str = Field(min_length=1, max_length=64)
+    inn: str | None = Field(default=None, pattern=r"^([0-9]{10}|[0-9]{12})$")
+    pin: str = Field(pattern=r"^[0-9]{4,8}$")
+
+    @field_validator("login")
+    @classmethod
+    def _check_login(cls, value: str) -> str:
+        return _identifier(value, "login")
+
+
+class CheckoutConfig(_Strict):
+    """``[checkout]``: the cashier page server and the cashiers (lanes are ``kind = "lane"`` devices).
+
+    A lane names the devices it drives in its options::
+
+        [[devices]]
+        id = "lane1"
+        kind = "lane"
+        driver = "checkout"
+        url = "local"
+        options = { fiscal = "kkt1", payment = "pos1", scanner = "scan1", scale = "scale1", printer = "prn1" }
+    """
+
+    host: str = "0.0.0.0"
+    port: int = Field(default=8082, ge=0, le=65535)
+    cashiers: list[CashierConfig] = Field(min_length=1)
+    weight_prefixes: list[str] = Field(default_factory=lambda: [str(p) for p in range(20, 30)])
+    weight_item_digits: int = Field(default=5, ge=1, le=9)
+
+
 class GatewayConfig(_Strict):
     """The whole gateway: identity on the bus, broker, local storage, devices."""
 
@@ -201,6 +235,7 @@ class GatewayConfig(_Strict):
     heartbeat_s: float = Field(default=30.0, ge=0)
     devices: list[DeviceConfig] = Field(default_factory=list)
     handheld: HandheldConfig | None = None
+    checkout: CheckoutConfig | None = None
 
     @field_validator("tenant", "store", "gateway", "bus_root")
     @classmethod
@@ -273,6 +308,8 @@ def _describe(exc: ValidationError) -> str:
 
 __all__ = [
     "BrokerConfig",
+    "CashierConfig",
+    "CheckoutConfig",
     "DeviceConfig",
     "GatewayConfig",
     "HandheldConfig",

@@ -30,15 +30,27 @@ Order of checks, and why:
 A repeat whose stored reply is ``failed`` with a code in the action's ``rerun_on`` (the device
 proved nothing happened, e.g. a purchase the terminal has no record of) runs again instead of
 getting a ``duplicate`` of that failure, with the stored reply in ``CommandContext.previous``.
-The journal has no way to mark the row ``running`` again, so the re-run is guarded by the
-in-flight set (a repeat meanwhile gets ``accepted``) and by the family asking the device first.
+The row goes back to ``running`` first (:meth:`~gateway.journal.Journal.reopen`, a durable
+compare-and-set): of two repeats at once exactly one re-runs and the other is answered
+``accepted``/"already running", and a crash during the re-run leaves a ``running`` row that the
+next start hands to the binding's ``recover`` like a first run.
+
+A repeat of a command interrupted by a crash whose recovery waits for an unreachable device is
+answered ``failed``/``unknown_outcome`` (the binding's ``unresolved_message``), not journaled: the
+row stays ``running`` and the recovered outcome is published when the device answers.
 
 A payload without a usable ``command_id`` cannot be answered. It is logged and counted
 (``rejected_unaddressable`` in ``ping``), not turned into an outbox event: a broken or hostile
 publisher could otherwise flood the bounded outbox and evict real events.
 
 Replies are published directly (QoS 1, not retained), never through the outbox: they answer a
-live request, and a lost reply is repaired by the sender's retry hitting the journal.
+live request, and a lost reply is repaired by the sender's retry hitting the journal. A final
+reply that could not be published because the link was down (above all the outcomes of
+recoveries, which run at startup before the first connect) is held in memory — bounded,
+``MAX_HELD_REPLIES``, oldest dropped — and published on the next connect (:meth:`Dispatcher.connected`)
+with the new session, so the cloud learns a recovered outcome without retrying. Holding is
+enough: the journal already has every final reply durably; a held one lost with the process is
+still answered to a retry.
 """
 
 from __future__ import annotations
@@ -47,6 +59,7 @@ import logging
 import queue
 import re
 import threading
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -81,6 +94,8 @@ log = logging.getLogger(__name__)
 
 COMMAND_ID_REUSED = "command_id_reused"
 MAX_REPLY_TOPIC = 512
+MAX_HELD_REPLIES = 1000
+"""Final replies kept for the next connect at most (the journal holds them all anyway)."""
 _SNIFF = {
     name: re.compile(rb'"' + name.encode() + rb'"\s*:\s*"([^"\\\x00-\x1f]{1,512})"')
     for name in ("command_id", "reply_to")
@@ -112,6 +127,7 @@ class _InFlight:
     device: str
     action: str
     target: object
+    recovering: bool = False
 
 
 ReplyPublisher = Callable[[str, bytes, "bytes | None"], bool]
@@ -173,10 +189,13 @@ class Dispatcher:
         self.handled = 0
         self._inflight_lock = threading.Lock()
         self._inflight: dict[str, _InFlight] = {}
+        self._held_lock = threading.Lock()
+        self._held: deque[tuple[_ReplyTo, Reply]] = deque()
+        self.replies_dropped = 0
         for entry in journal.running():  # the runtime hands these to the devices' recover hooks
             found = devices(entry.device) if entry.device != GATEWAY_TARGET else None
             if isinstance(found, DeviceWorker):
-                self._inflight[entry.command_id] = _InFlight(entry.device, entry.action, found)
+                self._inflight[entry.command_id] = _InFlight(entry.device, entry.action, found, recovering=True)
 
     # Intake thread -------------------------------------------------------------------------
     def submit(self, message: Incoming) -> None:
@@ -192,6 +211,16 @@ class Dispatcher:
         if self._thread is not None:
             self._thread.join(timeout)
             self._thread = None
+
+    def connected(self) -> None:
+        """The link is up: publish the held replies now (paho's thread; called before the births,
+        so a cloud that waits for the gateway's ``online`` state has the recovered outcomes first)."""
+        self._flush_held()
+
+    @property
+    def replies_held(self) -> int:
+        with self._held_lock:
+            return len(self._held)
 
     def _loop(self) -> None:
         while (message := self._queue.get()) is not None:
@@ -277,13 +306,18 @@ class Dispatcher:
                 previous = existing.reply
             if self._refuse_busy(to, target, target_id, spec, action):
                 return
-            if existing is None:
+            if previous is None:
                 existing = self.journal.begin(
                     command.command_id, target_id, action, digest, reply_to=command.reply_to, args=command.args
                 )
                 if existing is not None:
                     self._answer_repeat(to, existing, target_id, action, digest)
                     return
+            elif not self.journal.reopen(command.command_id, previous.status, previous.code):
+                # another repeat re-ran it first (or it changed meanwhile): answer from the journal
+                assert existing is not None
+                self._answer_repeat(to, self.journal.lookup(command.command_id) or existing, target_id, action, digest)
+                return
         except StorageError as exc:
             log.error("journal unavailable, refusing %s: %s", command.command_id, exc)
             self._send(to, self._reply(to, ReplyStatus.FAILED, code=ReplyCode.INTERNAL, message=exc.message))
@@ -360,7 +394,7 @@ class Dispatcher:
                 log.exception("command %s: after-journal hook failed", to.command_id)
         with self._inflight_lock:
             self._inflight.pop(to.command_id, None)
-        self._send(to, reply)
+        self._send(to, reply, hold=True)
 
     def finish_recovered(self, entry: StoredReply, outcome: Outcome) -> None:
         """Store and announce the outcome of a command interrupted by a crash."""
@@ -377,12 +411,31 @@ class Dispatcher:
             return
         stored = existing.reply
         if stored is None or self._is_in_flight(existing.command_id):
+            unresolved = self._unresolved(existing) if stored is None else None
+            if unresolved is not None:
+                log.info("command %s repeated while its recovery waits for the device", to.command_id)
+                self._send(to, self._reply(
+                    to, ReplyStatus.FAILED, code=ReplyCode.UNKNOWN_OUTCOME, message=unresolved,
+                    result={"recovering": True, "attempts": existing.attempts},
+                ))
+                return
             self._send(to, self._reply(to, ReplyStatus.ACCEPTED, message="already running"))
             return
         self._send(to, Reply(
             session=self._session(), command_id=to.command_id, status=ReplyStatus.DUPLICATE,
             original=stored.status, result=stored.result, code=stored.code, message=stored.message,
         ))
+
+    def _unresolved(self, entry: StoredReply) -> str | None:
+        """The binding's answer if ``entry`` is a crash's recovery waiting for its device, else ``None``."""
+        with self._inflight_lock:
+            flight = self._inflight.get(entry.command_id)
+        if flight is None or not flight.recovering or not isinstance(flight.target, DeviceWorker):
+            return None
+        worker = flight.target
+        if not worker.recovery_pending(entry.command_id):
+            return None
+        return worker.binding.unresolved_message(entry)
 
     # Replies -------------------------------------------------------------------------------
     def _reply_address(self, message: Incoming) -> _ReplyTo | None:
@@ -413,9 +466,42 @@ class Dispatcher:
         log.info("command %s on %s refused: %s: %s", to.command_id, message.topic, code, text)
         self._send(to, self._reply(to, ReplyStatus.FAILED, code=code, message=text, result=result))
 
-    def _send(self, to: _ReplyTo, reply: Reply) -> None:
-        if not self._publish_reply(to.topic, encode(reply), to.correlation or to.command_id.encode()):
+    def _send(self, to: _ReplyTo, reply: Reply, *, hold: bool = False) -> None:
+        """Publish ``reply``; a final one (``hold``) that cannot go now waits for the next connect."""
+        if self._publish(to, reply):
+            return
+        if not hold:
             log.warning("reply %s/%s not sent: not connected", to.command_id, reply.status.value)
+            return
+        with self._held_lock:
+            if len(self._held) >= MAX_HELD_REPLIES:
+                lost, _ = self._held.popleft()
+                self.replies_dropped += 1
+                log.warning("reply of %s dropped from the held replies (a retry gets it from the journal)",
+                            lost.command_id)
+            self._held.append((to, reply))
+        log.warning("reply %s/%s held until the link is up", to.command_id, reply.status.value)
+        self._flush_held()  # the link may have come up meanwhile: its flush may have run already
+
+    def _flush_held(self) -> None:
+        """Publish the held replies, oldest first, with the current session; stop at the first failure.
+
+        No lock is held while publishing (this runs on paho's thread too, which must never wait
+        for a thread that is itself inside paho's ``publish``).
+        """
+        while True:
+            with self._held_lock:
+                if not self._held:
+                    return
+                to, reply = self._held.popleft()
+            if not self._publish(to, reply.model_copy(update={"session": self._session()})):
+                with self._held_lock:
+                    self._held.appendleft((to, reply))
+                return
+            log.info("held reply %s/%s published", to.command_id, reply.status.value)
+
+    def _publish(self, to: _ReplyTo, reply: Reply) -> bool:
+        return self._publish_reply(to.topic, encode(reply), to.correlation or to.command_id.encode())
 
     def _unaddressable(self, message: Incoming, why: str) -> None:
         self.rejected_unaddressable += 1

@@ -7,6 +7,17 @@ cut) *before* the device is touched, and its final reply is stored when it ends.
 of a finished command gets the stored reply (answered as ``duplicate``); a repeat of a
 running one gets ``accepted`` again.
 
+A finished command whose stored failure proves nothing happened (an action's ``rerun_on``) may be
+run again under the same ``command_id``: :meth:`Journal.reopen` moves the row back to ``running``
+in one ``BEGIN IMMEDIATE`` transaction (compare-and-set: only if it still holds that failure), keeps
+the failure in ``previous`` and counts ``attempts``. A re-run is therefore protected exactly like a
+first run: a concurrent repeat finds the row running, and a crash during the re-run leaves a
+``running`` row that the next start hands to ``recover``.
+
+A stored ``failed``/``unknown_outcome`` (nobody could tell whether a card was charged) stays the
+answer to every repeat until someone settles it: :meth:`Journal.resolve` replaces it, compare-and-set
+like ``reopen``, with the settled reply (the payment family's ``resolve`` command).
+
 A row still ``running`` at startup means the gateway died mid-command: the outcome is unknown.
 The runtime hands such rows to the device binding's ``recover`` hook (a fiscal register asks for
 its last document) and stores what it returns with :meth:`Journal.finish`.
@@ -26,7 +37,7 @@ from typing import Any
 
 from gateway.errors import StorageError
 from gateway.sqlite import connect
-from protocols.bus import Reply, ReplyStatus
+from protocols.bus import Reply, ReplyCode, ReplyStatus
 
 log = logging.getLogger(__name__)
 
@@ -40,10 +51,20 @@ CREATE TABLE IF NOT EXISTS commands (
     args        TEXT NOT NULL DEFAULT '{}',
     started_at  REAL NOT NULL,
     finished_at REAL,
-    reply       TEXT
+    reply       TEXT,
+    attempts    INTEGER NOT NULL DEFAULT 1,
+    previous    TEXT
 );
 CREATE INDEX IF NOT EXISTS commands_running ON commands (finished_at) WHERE finished_at IS NULL;
 """
+
+_ADDED_COLUMNS = {
+    "attempts": "ALTER TABLE commands ADD COLUMN attempts INTEGER NOT NULL DEFAULT 1",
+    "previous": "ALTER TABLE commands ADD COLUMN previous TEXT",
+}
+"""Columns a journal written by an older gateway lacks (added in place when it is opened)."""
+
+_UNKNOWN_OUTCOME = ReplyCode.UNKNOWN_OUTCOME.value
 
 GATEWAY_TARGET = "$gw"
 """The ``device`` column value of gateway commands (``$`` can never be a device id)."""
@@ -66,6 +87,11 @@ class StoredReply:
     reply_to: str | None
     args: dict[str, Any]
     reply: Reply | None
+    attempts: int = 1
+    """How many times the command was started (``begin`` and every :meth:`Journal.reopen`)."""
+    previous: Reply | None = None
+    """The failure a re-run started from (:meth:`Journal.reopen`), or the ``unknown_outcome`` a
+    :meth:`Journal.resolve` replaced, else ``None``."""
 
     @property
     def running(self) -> bool:
@@ -86,6 +112,10 @@ class Journal:
         self._conn = connect(path, "full")
         try:
             self._conn.executescript(_SCHEMA)
+            present = {row[1] for row in self._conn.execute("PRAGMA table_info(commands)")}
+            for column, ddl in _ADDED_COLUMNS.items():
+                if column not in present:
+                    self._conn.execute(ddl)
         except sqlite3.Error as exc:
             raise StorageError(f"cannot open journal {path}: {exc}") from exc
 
@@ -128,6 +158,70 @@ class Journal:
                 (self._clock(), reply.model_dump_json(), command_id),
             )
 
+    def reopen(self, command_id: str, expected_status: ReplyStatus, expected_code: str | None) -> bool:
+        """Move a finished command back to ``running`` if it still holds the expected final reply.
+
+        A compare-and-set in one ``BEGIN IMMEDIATE`` transaction (``synchronous=FULL``: durable on
+        return): ``True`` only for the caller that found the row finished with ``expected_status``
+        and ``expected_code``; the stored reply moves to ``previous`` and ``attempts`` grows by one.
+        ``False`` when the row is missing, running, or holds another reply (someone else re-ran it):
+        the caller then answers the repeat from :meth:`lookup` and must not touch the device.
+        """
+        with self._lock:
+            try:
+                self._conn.execute("BEGIN IMMEDIATE")
+                row = self._conn.execute(
+                    "SELECT reply FROM commands WHERE command_id = ? AND finished_at IS NOT NULL", (command_id,)
+                ).fetchone()
+                stored = Reply.model_validate_json(row[0]) if row is not None and row[0] else None
+                if stored is None or (stored.status, stored.code) != (expected_status, expected_code):
+                    self._conn.execute("ROLLBACK")
+                    return False
+                self._conn.execute(
+                    "UPDATE commands SET previous = reply, reply = NULL, finished_at = NULL, started_at = ?,"
+                    " attempts = attempts + 1 WHERE command_id = ?",
+                    (self._clock(), command_id),
+                )
+                self._conn.execute("COMMIT")
+                return True
+            except sqlite3.Error as exc:
+                self._rollback()
+                raise StorageError(f"cannot write journal {self.path}: {exc}") from exc
+
+    def resolve(self, command_id: str, reply: Reply) -> bool:
+        """Replace a stored ``failed``/``unknown_outcome`` by ``reply``: a person (or the device, asked
+        again later) settled what happened, and every repeat of ``command_id`` now gets that answer.
+
+        A compare-and-set in one ``BEGIN IMMEDIATE`` transaction (``synchronous=FULL``: durable on
+        return), like :meth:`reopen`: ``True`` only if the row still held ``unknown_outcome``; the
+        replaced reply moves to ``previous`` (the record of what was unknown), ``finished_at`` becomes
+        now. ``False`` when the row is missing, running, or holds any other reply (already resolved,
+        or re-run): nothing is written.
+        """
+        if not reply.status.is_final:
+            raise ValueError(f"resolve() needs a final reply, got {reply.status}")
+        if reply.command_id != command_id:
+            raise ValueError(f"resolve() of {command_id!r} got the reply of {reply.command_id!r}")
+        with self._lock:
+            try:
+                self._conn.execute("BEGIN IMMEDIATE")
+                row = self._conn.execute(
+                    "SELECT reply FROM commands WHERE command_id = ? AND finished_at IS NOT NULL", (command_id,)
+                ).fetchone()
+                stored = Reply.model_validate_json(row[0]) if row is not None and row[0] else None
+                if stored is None or (stored.status, stored.code) != (ReplyStatus.FAILED, _UNKNOWN_OUTCOME):
+                    self._conn.execute("ROLLBACK")
+                    return False
+                self._conn.execute(
+                    "UPDATE commands SET previous = reply, reply = ?, finished_at = ? WHERE command_id = ?",
+                    (reply.model_dump_json(), self._clock(), command_id),
+                )
+                self._conn.execute("COMMIT")
+                return True
+            except sqlite3.Error as exc:
+                self._rollback()
+                raise StorageError(f"cannot write journal {self.path}: {exc}") from exc
+
     def record(
         self, command_id: str, device: str, action: str, args_hash: str, reply: Reply, *, reply_to: str | None = None
     ) -> None:
@@ -167,7 +261,8 @@ class Journal:
     def _lookup(self, command_id: str) -> StoredReply | None:
         try:
             row = self._conn.execute(
-                "SELECT command_id, device, action, args_hash, reply_to, args, reply FROM commands WHERE command_id = ?",
+                "SELECT command_id, device, action, args_hash, reply_to, args, reply, attempts, previous"
+                " FROM commands WHERE command_id = ?",
                 (command_id,),
             ).fetchone()
         except sqlite3.Error as exc:
@@ -175,7 +270,10 @@ class Journal:
         if row is None:
             return None
         reply = Reply.model_validate_json(row[6]) if row[6] else None
-        return StoredReply(row[0], row[1], row[2], row[3], row[4], json.loads(row[5] or "{}"), reply)
+        previous = Reply.model_validate_json(row[8]) if row[8] else None
+        return StoredReply(
+            row[0], row[1], row[2], row[3], row[4], json.loads(row[5] or "{}"), reply, int(row[7] or 1), previous
+        )
 
     def _write(self, sql: str, params: tuple[Any, ...]) -> int:
         try:
@@ -184,9 +282,12 @@ class Journal:
             self._conn.execute("COMMIT")
             return cur.rowcount
         except sqlite3.Error as exc:
-            try:
-                if self._conn.in_transaction:
-                    self._conn.execute("ROLLBACK")
-            except sqlite3.Error:
-                pass
+            self._rollback()
             raise StorageError(f"cannot write journal {self.path}: {exc}") from exc
+
+    def _rollback(self) -> None:
+        try:
+            if self._conn.in_transaction:
+                self._conn.execute("ROLLBACK")
+        except sqlite3.Error:
+            pass

@@ -26,6 +26,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from gateway import __version__
+from gateway.checkout.service import CheckoutService
 from gateway.config import GatewayConfig, load_config
 from gateway.devices.base import Outcome, StatusSnapshot
 from gateway.devices.registry import DriverFactory
@@ -96,10 +97,13 @@ class Gateway:
         self.session = SessionCounter(self.data_dir / "session")
         hh = self.config.handheld
         self.handheld = HandheldService(hh, self.data_dir, self._emit) if hh is not None else None
+        co = self.config.checkout
+        self.checkout = CheckoutService(co, self.data_dir, self.journal, self.address) if co is not None else None
+        factories = self.handheld.factories(self._factories) if self.handheld else self._factories
         self.devices = DeviceSupervisor(
             emit=self._emit, on_status=self._publish_status,
-            factories=self.handheld.factories(self._factories) if self.handheld else self._factories,
-            backoff_min=self._device_backoff[0], backoff_max=self._device_backoff[1],
+            factories=self.checkout.factories(factories) if self.checkout else factories,
+            backoff_min=self._device_backoff[0], backoff_max=self._device_backoff[1], data_dir=self.data_dir,
         )
         self.devices.load(self.config.enabled_devices())
         self.commands = GatewayTarget({"ping": self.ping, "rebirth": self.rebirth, "rescan": self.rescan})
@@ -129,6 +133,8 @@ class Gateway:
         self.link.start()
         if self.handheld is not None:
             self.handheld.start(self.devices)
+        if self.checkout is not None:
+            self.checkout.start(self.devices)
         if self.config.heartbeat_s > 0:
             threading.Thread(target=self._heartbeat, name="heartbeat", daemon=True).start()
         self._running = True
@@ -146,6 +152,8 @@ class Gateway:
         if self.handheld is not None:
             self.handheld.stop()
         self.devices.stop()
+        if self.checkout is not None:
+            self.checkout.stop()
         self.sender.stop()
         offline = GatewayState(online=False, session=self.link.session, version=__version__, reason="shutdown")
         self.link.stop(final=(self.address.state(), encode(offline)))
@@ -185,7 +193,9 @@ class Gateway:
             "outbox": {**stats.as_dict(), "inflight": self.sender.inflight, "sent": self.sender.sent,
                        "acked": self.sender.acked_total, "lost_on_append": self.events_lost},
             "commands": {"rejected_unaddressable": self.dispatcher.rejected_unaddressable,
-                         "last_rejection": self.dispatcher.last_rejection},
+                         "last_rejection": self.dispatcher.last_rejection,
+                         "replies_held": self.dispatcher.replies_held,
+                         "replies_dropped": self.dispatcher.replies_dropped},
             "devices": {d: {"state": s.state, "detail": s.detail} for d, s in self.devices.snapshots().items()},
         }
 
@@ -221,13 +231,15 @@ class Gateway:
 
     # Bus plumbing ------------------------------------------------------------------------------
     def _subscriptions(self) -> list[str]:
-        return [*self.address.command_filters(), self._cloud_topic]
+        extra = [self.checkout.pricelist_topic] if self.checkout is not None else []
+        return [*self.address.command_filters(), self._cloud_topic, *extra]
 
     def _will(self, session: int) -> tuple[str, bytes]:
         state = GatewayState(online=False, session=session, version=__version__, reason="connection lost")
         return self.address.state(), encode(state)
 
     def _on_connected(self, session: int) -> None:
+        self.dispatcher.connected()  # replies held while the link was down (recoveries at startup)
         self._publish_births()
         self.sender.wake()
 
@@ -283,6 +295,9 @@ class Gateway:
         if message.topic == self._cloud_topic:
             self._on_cloud_state(bytes(message.payload))
             return
+        if self.checkout is not None and message.topic == self.checkout.pricelist_topic:
+            self.checkout.on_pricelist(bytes(message.payload))  # retained, full replace, newer wins
+            return
         props = getattr(message, "properties", None)
         self.dispatcher.submit(Incoming(
             topic=message.topic, payload=bytes(message.payload), retain=bool(message.retain),
@@ -318,7 +333,13 @@ class Gateway:
         self.sender.wake()
 
     def _recover_interrupted(self) -> None:
-        """Commands the journal found running: the previous process died while they ran."""
+        """Commands the journal found running: the previous process died while they ran.
+
+        Runs at startup, before the first connect, on purpose: a register left with an open receipt
+        is cleared at once, recoveries are queued ahead of any new command to their device, and
+        they never wait for the broker (the store keeps selling while it is down). Their replies
+        cannot be published yet: the dispatcher holds them and publishes them on connect.
+        """
         for entry in self.journal.running():
             target = self.devices.get(entry.device)
             log.warning("command %s (%s/%s) was interrupted by a restart", entry.command_id, entry.device, entry.action)

@@ -9,14 +9,28 @@ registered by :class:`~protocols.bus.DeviceKind` in ``gateway.devices.registry``
 mid-command). The default answers ``failed``/``interrupted`` without touching the device, which
 is right for a scale. A fiscal register or payment terminal overrides it to ask the device for
 its last document or transaction (and sets ``recover_needs_device``), so the outcome is read
-from the device instead of being guessed or re-run.
+from the device instead of being guessed or re-run. While such a recovery waits for an
+unreachable device, a repeat of the command is answered ``failed``/``unknown_outcome`` with
+:meth:`DeviceBinding.unresolved_message` (the journal row stays ``running``).
+
+What the supervisor gives every binding besides its config (attributes, set before the worker
+starts, so the constructor signature ``(config, emit, factory)`` stays the same for every family):
+
+* ``data_dir`` — the gateway's data directory; a family that keeps its own table puts it at
+  :meth:`DeviceBinding.state_path` (``{data_dir}/{family}-{id}.db`` unless the ``state_file``
+  option names another file).
+* a status listener — :meth:`DeviceBinding.report_status` lets a binding say the device is
+  ``error`` (paper out, cover open) or ``busy`` (a payment runs) with a Russian detail, and back
+  to ``online``; the worker publishes the retained status when it changes, at once.
 """
 
 from __future__ import annotations
 
+import logging
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -24,7 +38,12 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from gateway.config import DeviceConfig
 from gateway.errors import InvalidArgs, UnknownAction
 from gateway.journal import StoredReply
-from protocols.bus import DeviceInfo, DeviceKind, Reply, ReplyCode, ReplyStatus, describe
+from protocols.bus import DeviceInfo, DeviceKind, DeviceState, Reply, ReplyCode, ReplyStatus, describe
+
+log = logging.getLogger(__name__)
+
+LEGACY_STATE_DIR = Path("var")
+"""Where family tables went before bindings knew the data dir (relative to the working directory)."""
 
 EmitFn = Callable[[str, dict[str, Any]], None]
 """``emit(event_type, data)``: store an event of this device in the outbox."""
@@ -128,6 +147,10 @@ class DeviceBinding(ABC):
         self.config = config
         self.emit = emit
         self.factory = factory
+        self.data_dir: Path = LEGACY_STATE_DIR
+        """The gateway's data directory (set by the supervisor; ``var`` for a binding built alone)."""
+        self._reported: tuple[DeviceState, str] | None = None
+        self._status_listener: Callable[[], None] | None = None
 
     @property
     def id(self) -> str:
@@ -179,6 +202,65 @@ class DeviceBinding(ABC):
             ReplyCode.INTERRUPTED,
             f"the gateway stopped while {entry.action!r} was running; its outcome is unknown",
         )
+
+    def unresolved_message(self, entry: StoredReply) -> str:
+        """The answer to a repeat of ``entry`` while its recovery waits for the unreachable device."""
+        return (
+            f"исход команды {entry.action} неизвестен: устройство {self.id!r} не отвечает после перезапуска шлюза; "
+            "окончательный ответ придёт, когда оно ответит"
+        )
+
+    # Gateway context -------------------------------------------------------------------------
+    def state_path(self, family: str, option: str = "state_file") -> Path:
+        """The family's own SQLite file: the ``option`` if set, else ``{data_dir}/{family}-{id}.db``.
+
+        A file left at the old default (``var/{family}-{id}.db`` under the working directory) by a
+        gateway that did not pass the data dir is kept while the new one does not exist: it may
+        hold the only record of a document or a label batch in progress.
+        """
+        explicit = self.config.options.get(option)
+        if explicit:
+            return Path(str(explicit))
+        name = f"{family}-{self.id}.db"
+        path = self.data_dir / name
+        legacy = LEGACY_STATE_DIR / name
+        if not path.exists() and legacy.exists() and legacy.resolve() != path.resolve():
+            log.warning("device %s: keeping its table at the old default %s (move it to %s)", self.id, legacy, path)
+            return legacy
+        return path
+
+    def report_status(self, state: DeviceState | None, detail: str = "") -> None:
+        """Say the device is ``error`` or ``busy`` (``detail`` in Russian), or ``None``/``online`` again.
+
+        Worker thread (poll, open, a command). Applies while the worker has the device online (an
+        ``offline`` device stays ``offline``); ``error``/``busy`` are published at once, the return
+        to ``online`` after the job at hand (its reply first).
+        """
+        if state is None or state is DeviceState.ONLINE:
+            reported = None
+        elif state in (DeviceState.ERROR, DeviceState.BUSY):
+            reported = (state, detail)
+        else:
+            raise ValueError(f"a binding reports error or busy, not {state}")
+        if reported == self._reported:
+            return
+        self._reported = reported
+        listener = self._status_listener
+        if listener is not None:
+            listener()
+
+    @property
+    def reported_status(self) -> tuple[DeviceState, str] | None:
+        """What :meth:`report_status` last said (``None``: nothing to add to ``online``)."""
+        return self._reported
+
+    def attach_status_listener(self, listener: Callable[[], None] | None) -> None:
+        """The worker's "publish now" callback (called after :meth:`report_status` changed something)."""
+        self._status_listener = listener
+
+    def clear_reported_status(self) -> None:
+        """Forget the reported status (the worker calls this when the device goes down)."""
+        self._reported = None
 
     # Lifecycle (worker thread only) ----------------------------------------------------------
     @abstractmethod

@@ -16,6 +16,7 @@ from gateway.devices.fiscal import FiscalBinding
 from gateway.devices.handheld import HandheldBinding
 from gateway.devices.label_printer import LabelPrinterBinding
 from gateway.devices.label_scale import LabelScaleBinding
+from gateway.devices.lane import LaneBinding
 from gateway.devices.payment import PaymentBinding
 from gateway.devices.receipt_printer import ReceiptPrinterBinding
 from gateway.devices.scale import ScaleBinding
@@ -31,6 +32,7 @@ FAMILIES: dict[DeviceKind, type[DeviceBinding]] = {
     DeviceKind.PAYMENT_TERMINAL: PaymentBinding,
     DeviceKind.FISCAL_REGISTER: FiscalBinding,
     DeviceKind.HANDHELD: HandheldBinding,
+    DeviceKind.LANE: LaneBinding,
 }
 
 DriverFactory = Callable[..., Any]

@@ -3,6 +3,9 @@
 A device whose kind has no family yet, or whose options the family refuses, does not stop the
 gateway: it is listed in the inventory with status ``error`` and the reason, and commands to it
 fail with that reason. That is what an installer needs to see from the back office.
+
+Every binding is given the gateway's ``data_dir`` (``DeviceBinding.data_dir``) before its worker
+starts: families that keep a table of their own put it there by default.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import logging
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from drivers.errors import DriverError
@@ -58,8 +62,10 @@ class DeviceSupervisor:
         factories: Mapping[DeviceKind, DriverFactory] | None = None,
         backoff_min: float = 0.5,
         backoff_max: float = 15.0,
+        data_dir: Path | None = None,
     ) -> None:
         self._emit = emit
+        self._data_dir = data_dir
         self._on_status = on_status
         self._factories = dict(factories or {})
         self._backoff = (backoff_min, backoff_max)
@@ -152,6 +158,8 @@ class DeviceSupervisor:
             except DriverError as exc:
                 self._broken[config.id] = BrokenDevice(config, f"configuration: {exc.message}")
             else:
+                if self._data_dir is not None:
+                    binding.data_dir = self._data_dir
                 worker = DeviceWorker(
                     binding, on_status=self._report, backoff_min=self._backoff[0], backoff_max=self._backoff[1]
                 )

@@ -9,7 +9,15 @@ backoff. A misconfigured device (``DriverConfigError``) is ``error`` and retried
 Commands that arrive while the device is offline fail at once with ``device_offline``: a
 command is a live request, and running it minutes later when the device comes back would
 surprise the person who sent it (the sender retries with the same ``command_id`` if it wants).
-Status is reported through ``on_status`` only when it changed.
+Status is reported through ``on_status`` only when it changed. While the device is online the
+binding may add to it (:meth:`~gateway.devices.base.DeviceBinding.report_status`: ``error`` with
+"нет бумаги", ``busy`` while a payment runs); that is published at once, even from inside a
+long command; back to ``online`` is published after the job at hand (so a payment's final reply
+precedes the terminal's ``online``); forgotten when the device goes down.
+
+A recovery that needs the device waits (deferred) while the device is unreachable;
+:meth:`DeviceWorker.recovery_pending` tells the dispatcher so, to answer a repeat of that command
+``unknown_outcome`` instead of "already running".
 """
 
 from __future__ import annotations
@@ -107,11 +115,14 @@ class DeviceWorker:
         self._next_poll = 0.0
         self._silent_polls = 0
         self._deferred: list[RecoveryJob] = []
+        self._deferred_lock = threading.Lock()
         self._state = DeviceState.OFFLINE
         self._detail = "not opened yet"
         self._published: StatusSnapshot | None = None
         self._status_lock = threading.Lock()
+        self._report_lock = threading.RLock()
         self.executed = 0
+        binding.attach_status_listener(self._binding_reported)
 
     @property
     def id(self) -> str:
@@ -126,8 +137,18 @@ class DeviceWorker:
         return self._open
 
     def snapshot(self) -> StatusSnapshot:
+        data = self._safe_status_data()  # first: the binding may report while it computes its data
         with self._status_lock:
-            return StatusSnapshot(self._state.value, self._detail, self._safe_status_data())
+            state, detail = self._state, self._detail
+        reported = self.binding.reported_status
+        if state is DeviceState.ONLINE and reported is not None:
+            state, detail = reported
+        return StatusSnapshot(state.value, detail, data)
+
+    def recovery_pending(self, command_id: str) -> bool:
+        """True while the recovery of ``command_id`` waits for the device to answer (any thread)."""
+        with self._deferred_lock:
+            return any(job.entry.command_id == command_id for job in self._deferred)
 
     # Control -----------------------------------------------------------------------------
     def start(self) -> None:
@@ -210,7 +231,8 @@ class DeviceWorker:
         self._set(DeviceState.ONLINE, "")
         self._next_poll = time.monotonic()
         log.info("device %s online (%s %s)", self.id, self.binding.config.driver, self.binding.config.url)
-        deferred, self._deferred = self._deferred, []
+        with self._deferred_lock:
+            deferred, self._deferred = self._deferred, []
         for job in deferred:
             self._run_recovery(job)
 
@@ -225,6 +247,7 @@ class DeviceWorker:
         self._set(state, detail)
 
     def _close(self, reason: str) -> None:
+        self.binding.clear_reported_status()
         if self._open:
             self._open = False
             try:
@@ -275,19 +298,23 @@ class DeviceWorker:
 
     def _run_recovery(self, job: RecoveryJob) -> None:
         if self.binding.recover_needs_device and not self._open:
-            self._deferred.append(job)
+            self._defer(job)
             return
         try:
             outcome = self.binding.recover(job.entry)
         except DriverError as exc:
             if isinstance(exc, DeviceUnavailable):
                 self._went_down(DeviceState.OFFLINE, exc.message)
-            self._deferred.append(job)  # ask again once the device answers
+            self._defer(job)  # ask again once the device answers
             return
         except Exception as exc:
             log.exception("device %s: recovery of %s failed", self.id, job.entry.command_id)
             outcome = Outcome.failed(ReplyCode.UNKNOWN_OUTCOME, f"recovery failed: {exc}")
         self._deliver(job.done, outcome)
+
+    def _defer(self, job: RecoveryJob) -> None:
+        with self._deferred_lock:
+            self._deferred.append(job)
 
     def _deliver(self, done: Callable[[Outcome], None], outcome: Outcome) -> None:
         try:
@@ -307,9 +334,17 @@ class DeviceWorker:
             log.exception("device %s: status_data failed", self.id)
             return {}
 
+    def _binding_reported(self) -> None:
+        """The binding said ``error``/``busy`` (published at once, even mid-command) or cleared it
+        (published after the job at hand, like every other change: its reply goes out first)."""
+        if self.binding.reported_status is not None:
+            self._report()
+
     def _report(self) -> None:
-        snap = self.snapshot()
-        if snap != self._published:
+        with self._report_lock:  # in order, whichever thread reports
+            snap = self.snapshot()
+            if snap == self._published:
+                return
             self._published = snap
             try:
                 self._on_status(self.id, snap)

@@ -28,9 +28,20 @@ of the same command_id runs again instead of a ``duplicate`` of the failure — 
 ``_already_made`` read the FN for the earlier attempt's document (found → that one, never a
 second; register still silent → ``unknown_outcome`` again).
 
+A re-run is protected by the journal like a first run (``Journal.reopen``): a crash during it
+leaves a ``running`` row and ``recover`` resolves it — if the re-run died before recording its
+own attempt, recovery asks the FN for the earlier attempt's document (``_already_made``). A repeat
+while a recovery waits for a silent register is answered ``failed``/``unknown_outcome``
+(«исход неизвестен: проверьте ККТ», ``unresolved_message``); the outcome follows when it answers.
+
+The attempt store defaults to ``{data_dir}/fiscal-{id}.db`` (the gateway's data dir); the
+``state_file`` option names another file.
+
 Events (outbox): ``fiscal_document`` for receipts and corrections, ``shift_opened`` and
 ``shift_closed`` for shift reports. Status data: shift state, paper, cover, FN number, expiry
-and fill warning, last FD number; polled every ``poll_interval_s``.
+and fill warning, last FD number; polled every ``poll_interval_s``. No paper, an open cover or a
+shift older than 24 h make the device status ``error`` with the Russian reason (back to
+``online`` when cleared).
 """
 
 from __future__ import annotations
@@ -74,7 +85,7 @@ from gateway.devices.fiscal.attempts import FAILED, FISCALIZED, UNKNOWN, Attempt
 from gateway.devices.fiscal.crashwire import instrument
 from gateway.errors import InvalidArgs, StorageError
 from gateway.journal import StoredReply, args_hash
-from protocols.bus import DeviceKind, describe
+from protocols.bus import DeviceKind, DeviceState, describe
 from protocols.fiscal import FiscalDocument, Receipt, ReceiptInvalid, kopecks
 
 log = logging.getLogger(__name__)
@@ -112,9 +123,6 @@ class FiscalBinding(DeviceBinding):
         options = dict(config.options)
         self._poll_interval = _positive(options, "poll_interval_s", const.DEFAULT_POLL_INTERVAL_S)
         self._rerun_window = _positive(options, "rerun_window_s", const.DEFAULT_RERUN_WINDOW_S)
-        # The binding is not told the gateway's data_dir: the installer (or vitrina up) names the
-        # file; the default sits next to the default data dirs (relative to the gateway's cwd).
-        self._state_file = Path(str(options.get("state_file") or Path("var") / f"fiscal-{config.id}.db"))
         self._driver_options = {k: v for k, v in options.items() if k not in const.BINDING_OPTIONS}
         self._reg: FiscalRegister | None = None
         self._store: AttemptStore | None = None
@@ -136,6 +144,17 @@ class FiscalBinding(DeviceBinding):
 
     def actions(self) -> Mapping[str, Action]:
         return self._actions
+
+    @property
+    def state_file(self) -> Path:
+        """The attempt store: ``state_file`` option, else ``{data_dir}/fiscal-{id}.db``."""
+        return self.state_path("fiscal")
+
+    def unresolved_message(self, entry: StoredReply) -> str:
+        return (
+            f"{const.MSG_UNKNOWN_OUTCOME} (ККТ {self.id!r} не отвечает после перезапуска шлюза; документ команды "
+            f"{entry.action} ещё не найден; ответ придёт, когда ККТ ответит)"
+        )
 
     # Validation (dispatcher thread) -----------------------------------------------------------
     def validate(self, action: str, args: dict[str, Any]) -> BaseModel:
@@ -173,14 +192,14 @@ class FiscalBinding(DeviceBinding):
     def open(self) -> None:
         self.close()
         try:
-            self._store = AttemptStore(self._state_file)
+            self._store = AttemptStore(self.state_file)
         except StorageError as exc:
             raise DriverConfigError(f"журнал документов ККТ недоступен: {exc.message}") from exc
         options = instrument(self.config.driver, self.config.url, dict(self._driver_options))
         reg = self._factory(self.config.driver, self.config.url, options)
         try:
             reg.open()
-            self._status = reg.status()
+            self._observe(reg.status())
         except BaseException:
             _close_quietly(reg)
             raise
@@ -197,7 +216,19 @@ class FiscalBinding(DeviceBinding):
 
     def poll(self) -> None:
         self._settle_delivered()
-        self._status = self._require().status()
+        self._observe(self._require().status())
+
+    def _observe(self, st: RegisterStatus) -> None:
+        """Keep the register's status; paper, cover and an expired shift make the device ``error``."""
+        self._status = st
+        problems = []
+        if not st.paper_present:
+            problems.append("нет бумаги")
+        if st.cover_open:
+            problems.append("открыта крышка")
+        if st.shift_over_24h:
+            problems.append("смена открыта более 24 часов: закройте смену")
+        self.report_status(DeviceState.ERROR if problems else None, "ККТ: " + ", ".join(problems) if problems else "")
 
     def status_data(self) -> dict[str, Any]:
         if threading.get_ident() == self._worker_thread:
@@ -275,7 +306,7 @@ class FiscalBinding(DeviceBinding):
         return {}
 
     def _status_action(self, args: NoArgs) -> dict[str, Any]:
-        self._status = self._require().status()
+        self._observe(self._require().status())
         return self.status_data()
 
     def _marking(self, args: MarkingCheckArgs) -> dict[str, Any]:
@@ -293,7 +324,7 @@ class FiscalBinding(DeviceBinding):
             self._settle_delivered()
             store.retire_undelivered()
         st = reg.status()
-        self._status = st
+        self._observe(st)
         receipt = args.receipt if isinstance(args, ReceiptArgs) else None
         attempt_id = store.begin(
             action, args_hash(args._raw), args._raw, fd_before=st.last_fd_number, kind=_KIND[action],
@@ -379,6 +410,11 @@ class FiscalBinding(DeviceBinding):
             return super().recover(entry)
         store, reg = self._require_store(), self._require()
         attempt = store.claim(entry.action, entry.args_hash, entry.command_id)
+        if attempt is None and entry.previous is not None:
+            # a re-run that died before recording its own attempt: is the first one's document there?
+            found = self._already_made(entry.action, self._reparse(entry), entry.command_id)
+            if found is not None:
+                return Outcome.done(found)
         if attempt is None:
             return Outcome.failed(
                 const.CODE_NOT_FISCALIZED,
@@ -396,7 +432,7 @@ class FiscalBinding(DeviceBinding):
             return Outcome.done(attempt.document)
         try:
             st = reg.status()  # a register that does not answer: unresolved, asked again later
-            self._status = st
+            self._observe(st)
             doc = self._find(reg, st, attempt)
             if doc is not None:
                 log.warning("fiscal %s: %s was fiscalized before the crash: FD %d", self.id, entry.command_id,

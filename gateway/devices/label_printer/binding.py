@@ -24,9 +24,13 @@ Printing and resuming (the reliability rule: nothing printed twice per ``command
 Before a batch the binding asks ``~HS`` itself: a fault or a lost link there proves nothing was
 sent, so the job stays resumable; an I/O error after the row went ``sending`` does not.
 
-``recover`` (journal row still ``running`` at startup) answers from the table: ``done`` if the
-batch was confirmed, ``interrupted`` (resumable) if nothing was on the wire, else
-``unknown_outcome``.
+``recover`` (journal row still ``running`` at startup, also after a crash during a re-run: the
+journal reopens the row before it) answers from the table: ``done`` if the batch was confirmed,
+``interrupted`` (resumable) if nothing was on the wire, else ``unknown_outcome``.
+
+The table defaults to ``{data_dir}/label_printer-{id}.db`` (the gateway's data dir); the
+``state_file`` option names another file. A fault (paper out, head open, pause…) makes the device
+status ``error`` with the Russian reason, back to ``online`` when the poll sees it cleared.
 """
 
 from __future__ import annotations
@@ -50,7 +54,7 @@ from gateway.devices.label_printer.actions import PrintLabelArgs
 from gateway.devices.label_printer.progress import DONE, SENDING, STOPPED, UNKNOWN, Job, ProgressStore
 from gateway.errors import InvalidArgs, StorageError
 from gateway.journal import StoredReply, args_hash
-from protocols.bus import DeviceKind, ReplyCode, describe
+from protocols.bus import DeviceKind, DeviceState, ReplyCode, describe
 from protocols.zpl import HostStatus, LabelSize, LocalProtocolError, TemplateDataError, build_label
 
 log = logging.getLogger(__name__)
@@ -96,9 +100,6 @@ class LabelPrinterBinding(DeviceBinding):
         _check_url(config.url)
         options = dict(config.options)
         self._poll_interval = _positive(options, "poll_interval_s", const.DEFAULT_POLL_INTERVAL_S)
-        # The binding is not told the gateway's data_dir (see the report): the installer names the
-        # file; the default is relative to the gateway's working directory, like the fiscal family's.
-        self._state_file = Path(str(options.get("state_file") or Path("var") / f"label_printer-{config.id}.db"))
         self._size = _label_size(options)
         self._driver_options = {k: v for k, v in options.items() if k not in const.BINDING_OPTIONS}
         unknown = sorted(set(self._driver_options) - const.DRIVER_OPTIONS)
@@ -121,6 +122,11 @@ class LabelPrinterBinding(DeviceBinding):
 
     def actions(self) -> Mapping[str, Action]:
         return self._actions
+
+    @property
+    def state_file(self) -> Path:
+        """The progress table: ``state_file`` option, else ``{data_dir}/label_printer-{id}.db``."""
+        return self.state_path("label_printer")
 
     # Validation (dispatcher thread) -----------------------------------------------------------
     def validate(self, action: str, args: dict[str, Any]) -> BaseModel:
@@ -155,7 +161,7 @@ class LabelPrinterBinding(DeviceBinding):
         try:
             printer.open()
             ident = printer.identify()
-            self._status = printer.status()
+            self._observe(printer.status())
         except BaseException:
             _close_quietly(printer)
             raise
@@ -168,7 +174,14 @@ class LabelPrinterBinding(DeviceBinding):
             _close_quietly(printer)
 
     def poll(self) -> None:
-        self._status = self._require().status()
+        self._observe(self._require().status())
+
+    def _observe(self, status: HostStatus | None) -> None:
+        """Keep the printer's status; a fault makes the device ``error`` with the Russian reason."""
+        self._status = status
+        faults = list(status.faults) if status is not None else []
+        detail = "; ".join(fault_message(f) for f in faults)
+        self.report_status(DeviceState.ERROR if faults else None, detail)
 
     def status_data(self) -> dict[str, Any]:
         return _status_json(self._status, self._model)
@@ -208,9 +221,9 @@ class LabelPrinterBinding(DeviceBinding):
             raise PrintFailed(_unknown_message(job), code=const.CODE_UNKNOWN_OUTCOME, job=job)
         # Nothing of this job is on the wire now: a fault or a dead link here keeps it resumable.
         try:
-            self._status = printer.check_ready()
+            self._observe(printer.check_ready())
         except LabelPrinterFault as exc:
-            self._status = _faulted(exc.code, self._status)
+            self._observe(_faulted(exc.code, self._status))
             job = store.ended(job.command_id, STOPPED, 0, exc.code)
             raise PrintFailed(_stopped_message(exc.message, job), code=exc.code, job=job) from exc
         if job.confirmed:
@@ -235,7 +248,7 @@ class LabelPrinterBinding(DeviceBinding):
                     "copies_printed_now": result.copies_requested}
         if result.state is JobState.PARTIAL and result.reason != "timeout":
             job = store.ended(job.command_id, STOPPED, result.copies_confirmed, result.reason)
-            self._status = _faulted(result.reason or "", self._status)
+            self._observe(_faulted(result.reason or "", self._status))
             code = result.reason or "printer_fault"
             raise PrintFailed(_stopped_message(fault_message(code), job), code=code, job=job)
         # UNKNOWN, or a timeout (labels may still have come out after the last count): a lower bound.
@@ -243,7 +256,7 @@ class LabelPrinterBinding(DeviceBinding):
         raise PrintFailed(f"{result.message}. {_unknown_message(job)}", code=const.CODE_UNKNOWN_OUTCOME, job=job)
 
     def _status_action(self, args: NoArgs) -> dict[str, Any]:
-        self._status = self._require().status()
+        self._observe(self._require().status())
         return self.status_data()
 
     # Internals ----------------------------------------------------------------------------
@@ -255,7 +268,7 @@ class LabelPrinterBinding(DeviceBinding):
     def _require_store(self) -> ProgressStore:
         if self._store is None:
             try:
-                self._store = ProgressStore(self._state_file)
+                self._store = ProgressStore(self.state_file)
                 self._store.prune(30.0)
             except StorageError as exc:
                 raise DriverConfigError(f"таблица заданий принтера этикеток недоступна: {exc.message}") from exc

@@ -6,9 +6,9 @@ refused (``invalid_args``) — a float or a string amount is a bug upstream, not
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from drivers.payment.base import PaymentResult, ReconciliationResult
 from gateway.devices.payment.const import MAX_AMOUNT_KOP, RESULT_APPROVED, RESULT_DECLINED
@@ -45,6 +45,24 @@ class CancelArgs(_Args):
     """``cancel``: void the operation ``operation_id`` of the open batch (idempotent)."""
 
     operation_id: OperationId
+
+
+class ResolveArgs(_Args):
+    """``resolve``: a person who checked the terminal (or the bank statement) settles the
+    ``unknown_outcome`` of the pay or refund ``operation_id`` (its command_id); ``note`` says who
+    checked what. The terminal is asked first: what it knows wins over the person's word."""
+
+    operation_id: OperationId
+    outcome: Literal["approved", "not_performed"]
+    note: Annotated[str, Field(min_length=1, max_length=500)]
+
+    @field_validator("note")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        value = value.strip()
+        if not value:
+            raise ValueError("say who checked what (the note is the record of the resolution)")
+        return value
 
 
 def kopecks(result: PaymentResult) -> int:

@@ -1,7 +1,8 @@
 """Binds a ``drivers.payment`` PaymentTerminal to the bus: card operations, events, exactly-once.
 
 Actions (``const``): ``pay {amount}``, ``refund {amount, rrn | original_operation_id}``,
-``cancel {operation_id}``, ``reconcile``, ``status``. The command_id is the operation id the
+``cancel {operation_id}``, ``reconcile``, ``status``, ``resolve {operation_id, outcome, note}`` (a
+person settles an ``unknown_outcome``: ``resolution``). The command_id is the operation id the
 terminal records (UPOS ``ORDER=``, on the slip and the control tape), so the terminal itself can
 say later whether a command's money moved.
 
@@ -21,17 +22,23 @@ Exactly-once, step by step (crash points in ``const``):
 6. ``payment.before_reply`` — the outcome is durable but unannounced.
 
 A crash in 2–5 leaves the journal row ``running``: on restart ``recover`` waits out any terminal
-program still running (``recovery``), asks ``find(command_id)`` and answers with what the terminal
-says — the approved payment (``done``), ``not_performed`` (re-runnable), or ``unknown_outcome``.
+program still running (``recovery``; a terminal without one, nexo, is asked again while it cannot
+tell — its POI may still be running the operation), asks ``find(command_id)`` and answers with what
+the terminal says — the approved payment (``done``), ``not_performed`` (re-runnable), or ``unknown_outcome``.
 A crash in 6 leaves the outcome in the journal: a repeat gets it as ``duplicate``. A re-run after
 ``not_performed`` asks ``find`` again before charging, so even a crash during the re-run cannot
-charge twice.
+charge twice; the journal reopens the row before a re-run, so such a crash is recovered like a
+first run.
+
+While a card operation (or its recovery) runs, the device status is ``busy`` with the operation
+in Russian (``идёт операция: оплата (sale-1)``), published at once; ``online`` again when it ends.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -52,18 +59,20 @@ from drivers.payment.base import (
 from gateway.config import DeviceConfig
 from gateway.crashpoints import crashpoint
 from gateway.devices.base import Action, CommandContext, DeviceBinding, EmitFn, NoArgs, Outcome
-from gateway.devices.payment import const
+from gateway.devices.payment import const, resolution
 from gateway.devices.payment.actions import (
     CancelArgs,
     PayArgs,
     RefundArgs,
+    ResolveArgs,
     payment_json,
     reconciliation_json,
     summary,
 )
-from gateway.devices.payment.recovery import wait_for_programs
-from gateway.journal import StoredReply
-from protocols.bus import DeviceKind, ReplyCode
+from gateway.devices.payment.recovery import ask_until_known, wait_for_programs
+from gateway.errors import StorageError
+from gateway.journal import Journal, StoredReply
+from protocols.bus import DeviceKind, DeviceState, ReplyCode
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +110,7 @@ class _Data:
 class PaymentBinding(DeviceBinding):
     kind = DeviceKind.PAYMENT_TERMINAL
     capabilities = (const.ACTION_PAY, const.ACTION_REFUND, const.ACTION_CANCEL, const.ACTION_RECONCILE,
-                    const.ACTION_STATUS)
+                    const.ACTION_STATUS, const.ACTION_RESOLVE)
     events = const.EVENTS
     recover_needs_device = True
 
@@ -117,12 +126,18 @@ class PaymentBinding(DeviceBinding):
         self._last: dict[str, Any] | None = None
         self._reconcile_needed = False
         self._actions: dict[str, Action] = {
-            const.ACTION_PAY: _operation(const.ACTION_PAY, PayArgs, self._pay, const.RERUN_ON),
-            const.ACTION_REFUND: _operation(const.ACTION_REFUND, RefundArgs, self._refund, const.RERUN_ON),
-            const.ACTION_CANCEL: _operation(const.ACTION_CANCEL, CancelArgs, self._cancel, const.RERUN_ON),
-            const.ACTION_RECONCILE: _operation(const.ACTION_RECONCILE, NoArgs, self._reconcile,
+            const.ACTION_PAY: _operation(const.ACTION_PAY, PayArgs, self._busy(const.ACTION_PAY, self._pay),
+                                         const.RERUN_ON),
+            const.ACTION_REFUND: _operation(const.ACTION_REFUND, RefundArgs,
+                                            self._busy(const.ACTION_REFUND, self._refund), const.RERUN_ON),
+            const.ACTION_CANCEL: _operation(const.ACTION_CANCEL, CancelArgs,
+                                            self._busy(const.ACTION_CANCEL, self._cancel), const.RERUN_ON),
+            const.ACTION_RECONCILE: _operation(const.ACTION_RECONCILE, NoArgs,
+                                               self._busy(const.ACTION_RECONCILE, self._reconcile),
                                                const.RERUN_RECONCILE),
             const.ACTION_STATUS: Action(const.ACTION_STATUS, NoArgs, self._status, when_busy="refuse"),
+            const.ACTION_RESOLVE: _operation(const.ACTION_RESOLVE, ResolveArgs,
+                                             self._busy(const.ACTION_RESOLVE, self._resolve), const.RERUN_RESOLVE),
         }
 
     def actions(self) -> Mapping[str, Action]:
@@ -130,6 +145,12 @@ class PaymentBinding(DeviceBinding):
 
     def busy_message(self, action: str, running_action: str, running_id: str) -> str:
         return f"терминал занят: идёт операция {running_action} ({running_id}); повторите после её завершения"
+
+    def unresolved_message(self, entry: StoredReply) -> str:
+        return (
+            f"Результат операции {entry.action} {entry.command_id} пока неизвестен: терминал {self.id!r} не отвечает "
+            "после перезапуска шлюза. Не проводите оплату заново: окончательный ответ придёт, когда терминал ответит"
+        )
 
     # Lifecycle ----------------------------------------------------------------------------
     def open(self) -> None:
@@ -153,6 +174,18 @@ class PaymentBinding(DeviceBinding):
         }
 
     # Actions ----------------------------------------------------------------------------
+    def _busy(self, action: str, handler: Callable[[Any, CommandContext], dict[str, Any]]
+              ) -> Callable[[Any, CommandContext], dict[str, Any]]:
+        """``handler`` with the device status ``busy`` (the operation, in Russian) while it runs."""
+        def run(args: Any, context: CommandContext) -> dict[str, Any]:
+            self.report_status(DeviceState.BUSY, _running(action, context.command_id))
+            try:
+                return handler(args, context)
+            finally:
+                self.report_status(None)
+
+        return run
+
     def _pay(self, args: PayArgs, context: CommandContext) -> dict[str, Any]:
         terminal = self._require()
         op_id = context.command_id
@@ -229,6 +262,58 @@ class PaymentBinding(DeviceBinding):
         state = {"idle": "online"}.get(status.state, status.state)
         return {"state": state, "detail": status.detail, **self.status_data()}
 
+    def _resolve(self, args: ResolveArgs, context: CommandContext) -> dict[str, Any]:
+        """Settle the ``unknown_outcome`` of ``args.operation_id``: the terminal's word, else the person's
+        (``resolution``). Runs as a card operation (busy while it asks the terminal)."""
+        terminal = self._require()
+        with self._journal() as journal:
+            entry = journal.lookup(args.operation_id)
+            try:
+                earlier = resolution.check(entry, self.id, args.operation_id, context.command_id)
+            except resolution.Refused as exc:
+                raise PaymentFailed(exc.message, code=exc.code, data=exc.data) from exc
+            if earlier is not None:  # this resolve settled it before a crash: answer it (and its event) again
+                self.emit(const.EVENT_PAYMENT, earlier.event)
+                return earlier.answer
+            assert entry is not None
+            try:
+                found, knows, why = terminal.find(args.operation_id), True, ""
+            except TerminalBusy as exc:
+                raise _busy(exc) from exc
+            except DriverError as exc:  # the terminal still cannot tell: the person's word decides
+                found, knows, why = None, False, exc.message
+            settled = resolution.settle(entry, args, context.command_id, found, terminal_knows=knows, why=why)
+            if not journal.resolve(args.operation_id, settled.reply):
+                try:  # settled or re-run meanwhile by someone else: say what stands now
+                    resolution.check(journal.lookup(args.operation_id), self.id, args.operation_id, context.command_id)
+                except resolution.Refused as exc:
+                    raise PaymentFailed(exc.message, code=exc.code, data=exc.data) from exc
+                raise PaymentFailed(f"Операция {args.operation_id} изменилась во время разрешения: повторите",
+                                    code=const.CODE_NOTHING_TO_RESOLVE)
+        log.warning("%s %s resolved by %s: %s (%s said %s: %s)", entry.action, args.operation_id,
+                    settled.answer["decided_by"], settled.answer["outcome"], context.command_id, args.outcome,
+                    args.note)
+        self.emit(const.EVENT_PAYMENT, settled.event)
+        self._record(settled.event)
+        return settled.answer
+
+    @contextlib.contextmanager
+    def _journal(self) -> Iterator[Journal]:
+        """The gateway's command journal (its own connection: SQLite's lock serialises the writers)."""
+        path = self.data_dir / const.JOURNAL_FILE
+        if not path.is_file():
+            raise PaymentFailed(f"журнал команд шлюза {path} не найден: разрешить операцию нельзя",
+                                code=const.CODE_JOURNAL_UNAVAILABLE)
+        try:
+            journal = Journal(path)
+        except StorageError as exc:
+            raise PaymentFailed(f"журнал команд шлюза недоступен: {exc.message}",
+                                code=const.CODE_JOURNAL_UNAVAILABLE) from exc
+        try:
+            yield journal
+        finally:
+            journal.close()
+
     # Recovery ---------------------------------------------------------------------------
     def recover(self, entry: StoredReply) -> Outcome:
         """A command the gateway died in: ask the terminal what happened (see the module doc)."""
@@ -237,12 +322,23 @@ class PaymentBinding(DeviceBinding):
                 ReplyCode.INTERRUPTED,
                 f"Шлюз перезапустился во время операции {entry.action}; её можно повторить с тем же command_id",
             )
+        self.report_status(DeviceState.BUSY, "восстановление после перезапуска шлюза: "
+                           + _running(entry.action, entry.command_id))
+        try:
+            return self._recover_card_operation(entry)
+        finally:
+            self.report_status(None)
+
+    def _recover_card_operation(self, entry: StoredReply) -> Outcome:
+        wait = 0.0
         if self._workdir is not None:
             wait_for_programs(self._workdir, self._recovery_wait)
+        else:
+            wait = self._recovery_wait
         amount = entry.args.get("amount")
         op_id = str(entry.args.get("operation_id", "")) if entry.action == const.ACTION_CANCEL else entry.command_id
         try:
-            found = self._find(op_id, entry.action, amount if isinstance(amount, int) else None)
+            found = self._find(op_id, entry.action, amount if isinstance(amount, int) else None, wait=wait)
         except PaymentFailed as exc:
             return Outcome.failed(exc.code, exc.message, {"last": exc.last.as_dict()} if exc.last else None)
         if entry.action == const.ACTION_CANCEL:
@@ -278,10 +374,18 @@ class PaymentBinding(DeviceBinding):
 
         return progress
 
-    def _find(self, op_id: str, action: str, amount: int | None) -> PaymentResult | None:
-        """``find`` that never guesses: unknown → ``unknown_outcome``; busy/unreachable → retry later."""
+    def _find(self, op_id: str, action: str, amount: int | None, *, wait: float = 0.0) -> PaymentResult | None:
+        """``find`` that never guesses: unknown → ``unknown_outcome``; busy/unreachable → retry later.
+
+        ``wait`` > 0 (recovery, a terminal without a working directory): asked again while it cannot
+        tell, up to ``wait`` s; a terminal that stopped answering altogether → ``DeviceUnavailable``
+        (the worker retries the recovery once it is back, repeats are answered ``unknown_outcome``).
+        """
+        terminal = self._require()
         try:
-            return self._require().find(op_id)
+            if wait <= 0:
+                return terminal.find(op_id)
+            return ask_until_known(terminal.find, op_id, wait, const.RECOVERY_POLL_S)
         except OutcomeUnknown as exc:
             raise self._unknown(op_id, action, amount, exc.message) from exc
         except TerminalBusy as exc:
@@ -323,6 +427,10 @@ def _operation(
 ) -> Action:
     """A terminal operation: has effects, sees its context, refused while another runs."""
     return Action(name, args, handler, side_effect=True, context=True, when_busy="refuse", rerun_on=rerun_on)
+
+
+def _running(action: str, command_id: str) -> str:
+    return f"идёт операция: {const.OPERATION_NAMES.get(action, action)} ({command_id})"
 
 
 def _busy(exc: TerminalBusy) -> PaymentFailed:

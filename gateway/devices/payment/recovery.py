@@ -7,7 +7,10 @@ approved, and the program's ``e``/``p`` files would collide with the tape's. So 
 waits for every process whose working directory is the terminal's (found through ``/proc``),
 up to ``recovery_wait_s``, then kills what is left (its process group: the driver started it as
 a session leader). A terminal with no working directory (nexo over TCP) needs none of this: the
-POI finishes or abandons the transaction on its own and ``TransactionStatus`` reports it.
+POI finishes or abandons the transaction on its own and ``TransactionStatus`` reports it — but
+while it runs it says ``InProgress`` (``find`` → ``OutcomeUnknown``), so recovery asks again
+(``ask_until_known``) up to the same ``recovery_wait_s``; a terminal that does not answer at all is
+``DeviceUnavailable``: the worker retries the recovery when it is back.
 """
 
 from __future__ import annotations
@@ -17,11 +20,18 @@ import logging
 import os
 import signal
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
+
+from drivers.errors import DeviceUnavailable
+from drivers.payment.base import OutcomeUnknown
 
 log = logging.getLogger(__name__)
 
 PROC = Path("/proc")
+
+T = TypeVar("T")
 
 
 def programs_in(workdir: Path) -> list[int]:
@@ -69,3 +79,34 @@ def wait_for_programs(workdir: Path, timeout: float, *, interval: float = 0.1) -
     while programs_in(workdir) and time.monotonic() < kill_deadline:
         time.sleep(interval)
     return first
+
+
+def ask_until_known(find: Callable[[str], T], op_id: str, timeout: float, interval: float) -> T:
+    """``find(op_id)``, asked again every ``interval`` s while the terminal cannot tell, up to ``timeout``.
+
+    ``find`` is read-only, so asking again is safe. ``OutcomeUnknown`` after ``timeout``; one caused
+    by an unreachable terminal → ``DeviceUnavailable`` at once (nothing to wait for on this link).
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return find(op_id)
+        except OutcomeUnknown as exc:
+            if _caused_by(exc, DeviceUnavailable):
+                raise DeviceUnavailable(f"терминал не отвечает, спросим об операции {op_id}, когда ответит: "
+                                        f"{exc.message}") from exc
+            if time.monotonic() + interval >= deadline:
+                raise
+            log.info("operation %s: the terminal cannot tell yet (%s); asking again", op_id, exc.message)
+            time.sleep(interval)
+
+
+def _caused_by(exc: BaseException, kind: type[BaseException]) -> bool:
+    seen: set[int] = set()
+    cause = exc.__cause__
+    while cause is not None and id(cause) not in seen:
+        if isinstance(cause, kind):
+            return True
+        seen.add(id(cause))
+        cause = cause.__cause__
+    return False

@@ -2,7 +2,9 @@
 
 Status: ``DLE EOT 1..4`` every ``poll_interval_s`` (5 s by default); the status data carries
 ``paper`` (``ok`` / ``near_end`` / ``out``), ``cover`` (``open`` / ``closed``), the faults and
-the Russian message of the first one. Published (retained) by the worker when it changes.
+the Russian message of the first one. Published (retained) by the worker when it changes. A
+fault (paper out, cover open, cutter…) makes the device status ``error`` with the Russian
+reason; ``online`` again when the poll sees it cleared (paper near end is only a warning).
 
 ``print_document`` outcomes, and what the cloud should do with each:
 
@@ -38,7 +40,7 @@ from gateway.devices.base import Action, DeviceBinding, EmitFn, NoArgs
 from gateway.devices.receipt_printer import const
 from gateway.devices.receipt_printer.actions import PrintDocumentArgs
 from gateway.errors import InvalidArgs
-from protocols.bus import DeviceKind, describe
+from protocols.bus import DeviceKind, DeviceState, describe
 from protocols.escpos import LocalProtocolError, RealTimeStatus, layout
 
 log = logging.getLogger(__name__)
@@ -144,7 +146,7 @@ class ReceiptPrinterBinding(DeviceBinding):
         printer = self._factory(self.config.driver, self.config.url, dict(self._driver_options))
         try:
             printer.open()
-            self._status = printer.status()
+            self._observe(printer.status())
         except BaseException:
             printer.close()
             raise
@@ -159,7 +161,13 @@ class ReceiptPrinterBinding(DeviceBinding):
                 log.debug("closing receipt printer: %s", exc)
 
     def poll(self) -> None:
-        self._status = self._require().status()
+        self._observe(self._require().status())
+
+    def _observe(self, status: RealTimeStatus) -> None:
+        """Keep the printer's status; a fault makes the device ``error`` with the Russian reason."""
+        self._status = status
+        faults = list(status.faults)
+        self.report_status(DeviceState.ERROR if faults else None, "; ".join(fault_message(f) for f in faults))
 
     def status_data(self) -> dict[str, Any]:
         return _status_json(self._status)
@@ -179,7 +187,7 @@ class ReceiptPrinterBinding(DeviceBinding):
         return _conclude(result)
 
     def _status_action(self, args: NoArgs) -> dict[str, Any]:
-        self._status = self._require().status()
+        self._observe(self._require().status())
         return self.status_data()
 
     # Internals ----------------------------------------------------------------------------
@@ -191,7 +199,7 @@ class ReceiptPrinterBinding(DeviceBinding):
     def _refresh(self) -> None:
         """Read the status after a job so the published status shows the fault at once."""
         try:
-            self._status = self._require().status()
+            self._observe(self._require().status())
         except DriverError as exc:
             log.debug("receipt printer %s: status after a job: %s", self.id, exc.message)
 

@@ -180,3 +180,14 @@ def test_command_id_reused_with_other_args_is_refused(rig: Bus, register: Regist
     reused = rig.call("sell", "u-1", other)
     assert (reused["status"], reused["code"]) == ("failed", "command_id_reused")
     assert len(register.receipts()) == 1
+
+
+def test_paper_out_makes_the_device_status_error_until_paper_is_loaded(rig: Bus, register: Register) -> None:
+    topic = f"{rig.prefix}/dev/{DEVICE}/status"
+    register.dev.paper_out()
+    error = rig.watcher.wait_for(lambda m: m.topic == topic and m.json()["state"] == "error", timeout=10).json()
+    assert error["detail"] == "ККТ: нет бумаги" and error["data"]["paper"] is False
+    register.dev.paper_in()
+    mark = len(rig.watcher.messages)
+    rig.watcher.wait_for(lambda m: m.topic == topic and m.json()["state"] == "online"
+                         and rig.watcher.messages.index(m) >= mark, timeout=10)

@@ -9,6 +9,7 @@ found in the FN or made once, never printed twice.
 
 from __future__ import annotations
 
+import sqlite3
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -127,8 +128,13 @@ def test_register_offline_after_the_crash_keeps_the_sale_unresolved_until_it_ans
         bus.send("sell", "sale-1", five_items())  # the cloud retries meanwhile: never a blind sale
         repeat = bus.watcher.wait_for(lambda m: m.topic.endswith("/reply/sale-1")
                                       and bus.watcher.messages.index(m) >= mark, timeout=15).json()
-        assert repeat["status"] == "accepted" and repeat["message"] == "already running"
+        # the recovery waits for the register: the outcome is unknown, said so (not "already running")
+        assert (repeat["status"], repeat["code"]) == ("failed", "unknown_outcome"), repeat
+        assert repeat["message"].startswith("исход неизвестен: проверьте ККТ")
         assert len(register.receipts()) == 1
+        with sqlite3.connect(f"file:{tmp_path / 'gw' / 'journal.db'}?mode=ro", uri=True) as db:
+            row = db.execute("SELECT finished_at FROM commands WHERE command_id = 'sale-1'").fetchone()
+        assert row == (None,), "the journal row stays running until the register answers"
         register.endpoint.plug()
         recovered = bus.final("sale-1", "done", timeout=20)
         assert recovered["result"]["fd_number"] == register.receipts()[0]["fd_number"]

@@ -214,3 +214,13 @@ def test_status_command_reports_the_printer(rig: Rig) -> None:
     assert result["paused"] is True and result["ready"] is False and "паузе" in result["message"]
     assert result["model"].startswith("ZD421")
     assert json.loads(json.dumps(result)) == result
+
+
+def test_paper_out_makes_the_device_status_error_until_a_new_roll(rig: Rig) -> None:
+    mark = rig.send("lbl-e", args={"template": "price_tag", "data": TAG, "copies": 5})
+    assert rig.final("lbl-e", mark)["code"] == "paper_out"
+    wait_until(lambda: rig.status().get("state") == "error", timeout=5)
+    assert "этикет" in rig.status()["detail"] and rig.status()["data"]["paper_out"] is True
+    rig.sim.set_paper(None)
+    wait_until(lambda: rig.status().get("state") == "online", timeout=5)
+    assert rig.status()["detail"] == ""

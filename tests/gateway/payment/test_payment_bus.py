@@ -149,3 +149,17 @@ def test_refund_cancel_reconcile(bus: Bus, model: TerminalModel) -> None:
     assert event["data"]["batch"] == rec["result"]["batch"]
     assert bus.final("st-4", bus.send("status", "st-4"))["result"]["reconciliation_needed"] is False
     assert bus.final("sale-6", bus.send("pay", "sale-6", {"amount": 100}))["status"] == "done"
+
+
+def test_status_is_busy_with_the_operation_while_a_payment_runs(bus: Bus, model: TerminalModel) -> None:
+    model.configure(latency=1.0)
+    topic = bus.address.device_status("pos1")
+    mark = bus.send("pay", "busy-1", {"amount": 900})
+    busy = wait_until(lambda: [m.json() for m in bus.watcher.messages[mark:]
+                               if m.topic == topic and m.json()["state"] == "busy"], timeout=10)[0]
+    assert busy["detail"] == "идёт операция: оплата (busy-1)"
+    assert bus.final("busy-1", mark)["status"] == "done"
+    states = wait_until(lambda: [m.json()["state"] for m in bus.watcher.messages[mark:] if m.topic == topic]
+                        if any(m.topic == topic and m.json()["state"] == "online"
+                               for m in bus.watcher.messages[mark:]) else None, timeout=10)
+    assert states[:2] == ["busy", "online"]

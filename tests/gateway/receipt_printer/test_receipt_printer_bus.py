@@ -148,3 +148,18 @@ def test_status_command_and_near_end(rig: Rig) -> None:
     assert reply["status"] == "done"
     assert reply["result"]["cover"] == "open" and reply["result"]["paper"] == "near_end"
     assert reply["result"]["faults"][0] == "cover_open" and "крышка" in reply["result"]["message"]
+
+
+def test_cover_open_makes_the_device_status_error_until_closed(rig: Rig) -> None:
+    topic = rig.gw.address.device_status(DEVICE)
+
+    def last() -> dict[str, Any]:
+        found = rig.watcher.matching(lambda m: m.topic == topic)
+        return dict(found[-1].json()) if found else {}
+
+    rig.sim.set_cover_open(True)
+    wait_until(lambda: last().get("state") == "error", timeout=5)
+    assert "крышка" in last()["detail"] and last()["data"]["cover"] == "open"
+    rig.sim.set_cover_open(False)
+    wait_until(lambda: last().get("state") == "online", timeout=5)
+    assert last()["detail"] == ""
