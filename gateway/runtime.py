@@ -29,6 +29,7 @@ from gateway import __version__
 from gateway.checkout.service import CheckoutService
 from gateway.config import GatewayConfig, load_config
 from gateway.devices.base import Outcome, StatusSnapshot
+from gateway.devices.label_scale.sync import PluSync
 from gateway.devices.registry import DriverFactory
 from gateway.devices.supervisor import DeviceSupervisor
 from gateway.devices.worker import DeviceWorker, RecoveryJob
@@ -106,6 +107,7 @@ class Gateway:
             backoff_min=self._device_backoff[0], backoff_max=self._device_backoff[1], data_dir=self.data_dir,
         )
         self.devices.load(self.config.enabled_devices())
+        self.label_scales = PluSync(self.data_dir, self.address, self.devices)  # the cloud's PLU list → scales
         self.commands = GatewayTarget({"ping": self.ping, "rebirth": self.rebirth, "rescan": self.rescan})
         self.dispatcher = Dispatcher(
             self.address, self.journal,
@@ -152,6 +154,7 @@ class Gateway:
         if self.handheld is not None:
             self.handheld.stop()
         self.devices.stop()
+        self.label_scales.stop()
         if self.checkout is not None:
             self.checkout.stop()
         self.sender.stop()
@@ -216,6 +219,7 @@ class Gateway:
                                       code="config_error")
             devices = fresh.devices
         changes = self.devices.rescan(devices)
+        changes["plu_sync"] = self.label_scales.sync_all("rescan")  # scales that came back are synced when online
         if changes["added"] or changes["removed"] or changes["restarted"]:
             self._publish_births()
         return changes
@@ -232,7 +236,7 @@ class Gateway:
     # Bus plumbing ------------------------------------------------------------------------------
     def _subscriptions(self) -> list[str]:
         extra = [self.checkout.pricelist_topic] if self.checkout is not None else []
-        return [*self.address.command_filters(), self._cloud_topic, *extra]
+        return [*self.address.command_filters(), self._cloud_topic, self.label_scales.topic, *extra]
 
     def _will(self, session: int) -> tuple[str, bytes]:
         state = GatewayState(online=False, session=session, version=__version__, reason="connection lost")
@@ -262,6 +266,7 @@ class Gateway:
 
     def _publish_status(self, device_id: str, snap: StatusSnapshot) -> None:
         self._publish_retained(self.address.device_status(device_id), self._status_payload(snap))
+        self.label_scales.on_status(device_id, snap)  # a label scale that came online gets the PLU list
 
     def _status_payload(self, snap: StatusSnapshot) -> bytes:
         return encode(DeviceStatus(
@@ -297,6 +302,9 @@ class Gateway:
             return
         if self.checkout is not None and message.topic == self.checkout.pricelist_topic:
             self.checkout.on_pricelist(bytes(message.payload))  # retained, full replace, newer wins
+            return
+        if message.topic == self.label_scales.topic:
+            self.label_scales.on_plulist(bytes(message.payload))  # retained, full replace, newer wins
             return
         props = getattr(message, "properties", None)
         self.dispatcher.submit(Incoming(

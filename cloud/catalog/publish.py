@@ -1,4 +1,4 @@
-"""Publishing a store's price list (and building its weighed-goods PLU list) to its gateways.
+"""Publishing a store's price list and its weighed-goods PLU list to its gateways.
 
 The price list is the bus contract's :class:`~protocols.bus.sales.PriceList`: a full replace with a
 ``version``, published **retained, QoS 1** on ``…/gw/pricelist`` of every gateway of the store, so a
@@ -7,6 +7,12 @@ while the cloud is down. The gateway ignores a version not above the one it has,
 kept here (``catalog_publications``) only grows, and it is bumped while the row is locked and the
 publish is done under that lock: two publishers of one store cannot put an older list on the
 broker after a newer one.
+
+The PLU list (:class:`~protocols.bus.sales.PluList`, ``…/gw/plulist``, retained, QoS 1) is built
+with the price list from the same rows — every weighed product with a PLU — and published right
+after it to each gateway with the **same version**, under the same lock and rules; the gateway
+keeps the newest and uploads it to the store's label scales, so they label offline too. It is
+published even when empty (a store whose weighed goods all went: the scales' list is replaced).
 
 What a store sells *now*: every active product (not a semi-finished product) with a price whose
 ``valid_from`` is not after ``now``; the VAT kind is resolved for the store's local date (the VAT
@@ -52,7 +58,7 @@ from cloud.errors import Conflict, NotFound, Unavailable
 from cloud.registry.models import Gateway, GatewayStatus, Store
 from cloud.tenancy.models import Tenant
 from protocols.bus import GatewayAddress, encode
-from protocols.bus.sales import PriceItem, PriceList, pricelist_topic
+from protocols.bus.sales import PluItem, PluList, PriceItem, PriceList, plulist_topic, pricelist_topic
 
 log = logging.getLogger(__name__)
 
@@ -118,6 +124,14 @@ class PluEntry(BaseModel):
     item_digits: int = WEIGHT_BARCODE_ITEM_DIGITS
     measure: str = "weight"
     """``2X PPPPP WWWWW C``: prefix, PLU as the item code, weight in grams, EAN-13 check digit."""
+    item_code: int = 0
+    """What the label's barcode carries after the prefix (the PLU itself in this layout)."""
+
+    def to_bus(self) -> PluItem:
+        """The bus item published on ``…/gw/plulist`` (raises ``ValueError`` for what the contract refuses)."""
+        return PluItem(plu=self.plu, product_id=self.product_id, name=self.name, price_per_kg=self.price_per_kg,
+                       shelf_life_days=self.shelf_life_days, item_code=self.item_code,
+                       barcode_prefix=self.barcode_prefix)
 
 
 class Skipped(BaseModel):
@@ -130,6 +144,10 @@ class GatewayPublish(BaseModel):
     code: str
     topic: str
     status: str
+    plu_topic: str | None = None
+    """``…/gw/plulist`` of the gateway (``None`` in publications made before the PLU list was published)."""
+    plu_items: int | None = None
+    """PLUs in the list published with the price list (``None``: not published, see ``plu_topic``)."""
 
 
 class PublishResult(BaseModel):
@@ -247,8 +265,15 @@ def build_catalog(session: Session, tenant_id: int, store: Store, now: datetime)
             continue
         out.items.append(item)
         if product.weighed and product.plu is not None:
-            out.plu.append(PluEntry(plu=product.plu, product_id=str(product.id), name=item.name, price_per_kg=price_kop,
-                                    shelf_life_days=product.shelf_life_days))
+            entry = PluEntry(plu=product.plu, product_id=str(product.id), name=item.name, price_per_kg=price_kop,
+                             shelf_life_days=product.shelf_life_days, item_code=product.plu)
+            try:
+                entry.to_bus()
+            except ValueError as exc:  # sold at the till, but not labelled on the scales
+                reason = str(exc).splitlines()[0]
+                out.skipped.append(Skipped(product_id=product.id, reason=f"не попал в список ПЛУ: {reason}"))
+                continue
+            out.plu.append(entry)
     out.plu.sort(key=lambda p: p.plu)
     return out
 
@@ -270,8 +295,10 @@ def publication(session: Session, tenant_id: int, store_id: int) -> PublishResul
     if pub is None:
         return PublishResult(store_id=store_id, version=0, published=False, items=0, plu_items=0)
     gws = [GatewayPublish.model_validate(g) for g in pub.gateways]
+    plu_items = next((g.plu_items for g in gws if g.plu_items is not None), 0)
     return PublishResult(
-        store_id=store_id, version=pub.version, published=pub.published_at is not None, items=pub.items, plu_items=0,
+        store_id=store_id, version=pub.version, published=pub.published_at is not None, items=pub.items,
+        plu_items=plu_items,
         gateways=gws, published_count=len(gws),
         not_confirmed_count=sum(g.status == PublishStatus.NOT_CONFIRMED for g in gws), published_at=pub.published_at,
     )
@@ -318,9 +345,9 @@ class RetainedPublisher:
         try:
             info.wait_for_publish(PUBLISH_TIMEOUT_S)
         except (RuntimeError, ValueError) as exc:
-            raise Unavailable(f"прайс-лист не опубликован: {exc}", code="bus_unavailable") from exc
+            raise Unavailable(f"{topic} не опубликован: {exc}", code="bus_unavailable") from exc
         if not info.is_published():
-            raise Unavailable("брокер MQTT не подтвердил прайс-лист", code="bus_unavailable")
+            raise Unavailable(f"брокер MQTT не подтвердил {topic}", code="bus_unavailable")
 
     def close(self) -> None:
         if self._client is not None:
@@ -386,21 +413,25 @@ def publish_store(session: Session, settings: CloudSettings, pub: RetainedPublis
         return result
     version = row.version + 1
     payload = encode(PriceList(version=version, items=tuple(catalog.items)))
+    plu_payload = encode(PluList(version=version, items=tuple(p.to_bus() for p in catalog.plu)))
     tenant = session.get_one(Tenant, tenant_id)
     published: list[GatewayPublish] = []
     for gw in gateways:
         assert gw.id is not None
-        topic = pricelist_topic(GatewayAddress(tenant.slug, store.code, gw.code, settings.bus_root))
+        address = GatewayAddress(tenant.slug, store.code, gw.code, settings.bus_root)
+        topic, plu_topic = pricelist_topic(address), plulist_topic(address)
         pub.publish(topic, payload)
+        pub.publish(plu_topic, plu_payload)
         online = gw.online and gw.status == GatewayStatus.ONLINE.value
         published.append(GatewayPublish(gateway_id=gw.id, code=gw.code, topic=topic,
-                                        status=PublishStatus.PUBLISHED if online else PublishStatus.NOT_CONFIRMED))
+                                        status=PublishStatus.PUBLISHED if online else PublishStatus.NOT_CONFIRMED,
+                                        plu_topic=plu_topic, plu_items=len(catalog.plu)))
     row.version, row.digest, row.items, row.published_at = version, digest, len(catalog.items), now
     row.gateways = [g.model_dump() for g in published]
     session.add(row)
     session.commit()  # the lock is held until here: no older version can follow this one on the broker
-    log.info("price list v%s of store %s published to %d gateway(s) (%d items)", version, store_id, len(published),
-             len(catalog.items))
+    log.info("price list and PLU list v%s of store %s published to %d gateway(s) (%d items, %d PLUs)", version,
+             store_id, len(published), len(catalog.items), len(catalog.plu))
     return result.model_copy(update={
         "version": version, "published": True, "gateways": published, "published_count": len(published),
         "not_confirmed_count": sum(g.status == PublishStatus.NOT_CONFIRMED for g in published), "published_at": now,

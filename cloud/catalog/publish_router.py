@@ -1,4 +1,5 @@
-"""``POST /catalog/stores/{id}/publish`` (a new price-list version to the store's gateways) and what was published."""
+"""``POST /catalog/stores/{id}/publish`` (a new version of the price list and PLU list to the store's gateways)
+and what was published."""
 
 from __future__ import annotations
 
@@ -18,7 +19,8 @@ router = APIRouter(prefix="/catalog", tags=["catalog"])
 @router.post("/stores/{store_id}/publish", response_model=publish.PublishResult)
 async def publish_store(store_id: int, request: Request, factory: SessionFactoryDep,
                         tenant_id: TenantId) -> publish.PublishResult:
-    """Publish the store's current price list (retained, QoS 1) to each of its gateways as a new version.
+    """Publish the store's current price list and weighed-goods PLU list (both retained, QoS 1, the same
+    version) to each of its gateways as a new version.
 
     A gateway that is offline gets it from the broker when it reconnects: ``published_not_confirmed``.
     """
@@ -28,7 +30,7 @@ async def publish_store(store_id: int, request: Request, factory: SessionFactory
 
 @router.get("/stores/{store_id}/publication", response_model=publish.PublishResult)
 def last_publication(store_id: int, session: SessionDep, tenant_id: TenantId) -> publish.PublishResult:
-    """The last published version and its per-gateway status."""
+    """The last published version, its item and PLU counts, and its per-gateway topics and status."""
     return publish.publication(session, tenant_id, store_id)
 
 

@@ -3,6 +3,7 @@
 Topics (``{prefix}`` = ``vitrina/v1/{tenant}/{store}/{gateway}``)::
 
     {prefix}/gw/pricelist                      cloud→gw  QoS 1, retained: the whole price list
+    {prefix}/gw/plulist                        cloud→gw  QoS 1, retained: the weighed goods for the label scales
     {prefix}/dev/{lane}/evt/sale_completed     gw→cloud  through the outbox
     {prefix}/dev/{lane}/evt/sale_cancelled
     {prefix}/dev/{lane}/evt/return_completed
@@ -13,6 +14,10 @@ Topics (``{prefix}`` = ``vitrina/v1/{tenant}/{store}/{gateway}``)::
 The price list is a **full replace** carrying a ``version``: the gateway keeps the newest it has
 seen in SQLite and ignores an older or equal one (a retained message replayed on reconnect, a late
 publish), so the store sells from its last list while the cloud is down.
+
+The PLU list is the same kind of full replace (published with the same ``version`` as the price
+list it was built with): the weighed goods the label scales print labels for. The gateway keeps the
+newest and uploads it to every label scale of the store, so the scales label offline too.
 
 Sale events are **keyed by their id** (``sale_id``, ``return_id``, ``shift_id``, ``move_id``):
 the gateway sends each at least once (an event may be sent twice if the gateway dies between
@@ -34,6 +39,7 @@ from protocols.bus.schemas import CONTRACT_VERSION, Identifier, UtcDatetime, utc
 from protocols.bus.topics import GatewayAddress
 
 PRICELIST = "pricelist"
+PLULIST = "plulist"
 
 EVENT_SALE_COMPLETED = "sale_completed"
 EVENT_SALE_CANCELLED = "sale_cancelled"
@@ -54,6 +60,11 @@ _QTY = re.compile(r"^[0-9]{1,7}(\.[0-9]{1,3})?$")
 def pricelist_topic(address: GatewayAddress) -> str:
     """``…/gw/pricelist``: retained, cloud→gateway."""
     return f"{address.prefix}/gw/{PRICELIST}"
+
+
+def plulist_topic(address: GatewayAddress) -> str:
+    """``…/gw/plulist``: retained, cloud→gateway."""
+    return f"{address.prefix}/gw/{PLULIST}"
 
 
 def _qty(value: str) -> str:
@@ -125,6 +136,39 @@ class PriceList(_Payload):
                 if item.plu in plus:
                     raise ValueError(f"PLU {item.plu} belongs to two products")
                 plus.add(item.plu)
+        return self
+
+
+# PLU list (cloud → gateway → label scales) ---------------------------------------------------------
+class PluItem(_Model):
+    """One weighed product on the label scales: the label reads ``barcode_prefix`` + ``item_code`` + grams."""
+
+    plu: StrictInt = Field(ge=1, le=99999)
+    product_id: Identifier
+    name: str = Field(min_length=1, max_length=128)
+    price_per_kg: Kopecks
+    """Kopecks per kg."""
+    shelf_life_days: StrictInt | None = Field(default=None, ge=0, le=9999)
+    """``None``: no sell-by date on the label."""
+    item_code: StrictInt = Field(ge=0, le=99999)
+    """What goes into the weight barcode after the prefix (5 digits: ``2X IIIII WWWWW C``)."""
+    barcode_prefix: str = Field(default="22", pattern=r"^2[0-9]$")
+    """The in-store weight-barcode prefix (``20``…``29``)."""
+
+
+class PluList(_Payload):
+    """``…/gw/plulist``: the whole PLU list; a ``version`` not above the stored one is ignored."""
+
+    version: int = Field(ge=1)
+    items: tuple[PluItem, ...]
+
+    @model_validator(mode="after")
+    def _unique(self) -> PluList:
+        seen: set[int] = set()
+        for item in self.items:
+            if item.plu in seen:
+                raise ValueError(f"PLU {item.plu} is listed twice")
+            seen.add(item.plu)
         return self
 
 
@@ -303,6 +347,8 @@ __all__ = [
     "Cashier",
     "Difference",
     "FiscalData",
+    "PluItem",
+    "PluList",
     "PriceItem",
     "PriceList",
     "ReturnCompleted",
@@ -313,5 +359,6 @@ __all__ = [
     "ShiftClosed",
     "ShiftOpened",
     "Totals",
+    "plulist_topic",
     "pricelist_topic",
 ]

@@ -78,6 +78,8 @@ class LabelScaleBinding(DeviceBinding):
         self._scale: LabelScale | None = None
         self._confirmed: set[tuple[int, int]] = set()
         self._last_upload: dict[str, Any] | None = None
+        self.plu_list_version: int | None = None
+        """The cloud PLU list version last put whole on the scale (``sync``) since it came online."""
         self._actions: dict[str, Action] = {
             const.ACTION_UPLOAD_PLU: Action(
                 const.ACTION_UPLOAD_PLU,
@@ -124,6 +126,7 @@ class LabelScaleBinding(DeviceBinding):
         with self._link("подключение"):
             self._scale = self._factory(self.config.driver, self.config.url, dict(self._driver_options))
         self._confirmed.clear()  # someone may have edited the table while we were away
+        self.plu_list_version = None
 
     def close(self) -> None:
         scale, self._scale = self._scale, None
@@ -143,6 +146,7 @@ class LabelScaleBinding(DeviceBinding):
             "plu_count": None,
             "plus_confirmed": len(self._confirmed),
             "last_upload": self._last_upload,
+            "plu_list_version": self.plu_list_version,
         }
 
     # Actions ----------------------------------------------------------------------------

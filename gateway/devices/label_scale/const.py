@@ -8,7 +8,10 @@ ACTION_UPLOAD_PLU = "upload_plu"
 ACTION_DELETE_PLU = "delete_plu"
 ACTION_STATUS = "status"
 
-EVENTS: tuple[str, ...] = ()
+EVENT_PLU_SYNCED = "plu_synced"
+"""The cloud's PLU list was put on the scale (``sync``): version, counts, failed PLUs."""
+
+EVENTS: tuple[str, ...] = (EVENT_PLU_SYNCED,)
 
 DEFAULT_POLL_INTERVAL_S = 5.0
 """A label scale is not weighed from the gateway: the poll only proves the link is alive."""
