@@ -52,6 +52,10 @@ def main() -> None:
         f"floor {cmd['floor_ms']:.2f} ms", f"{cmd['ratio']:.2f}×", f"≤ {command_roundtrip.TARGET_RATIO}× floor",
     ))
     rows.append(("command round trip p99", f"{cmd['command']['p99']:.2f} ms", "", "", ""))
+    rows.append((
+        "  HTTP overhead p50 (auth'd GET, not in floor)", f"{cmd['http']['p50']:.2f} ms",
+        f"floor+http {cmd['floor_ms'] + cmd['http']['p50']:.2f} ms", f"{cmd['ratio_with_http']:.2f}×", "",
+    ))
     ev = events_throughput.main(5_000 if args.quick else 50_000)
     print()
     rows.append((
@@ -63,6 +67,19 @@ def main() -> None:
         print()
         rows.append(("inventory ledger", str(inv.get("figure", inv))[:40], str(inv.get("baseline", ""))[:40],
                      str(inv.get("ratio", "")), str(inv.get("target", ""))))
+    from bench import checkout  # lane sales/s, cloud ingestion of sales, shift close with 1,000 receipts
+
+    co = checkout.main(8 if args.quick else 60, 200 if args.quick else 600, 200 if args.quick else 1_000)
+    print()
+    rows += [
+        (f"lane card sales ({co['lane']['n']}, 3 lines)", f"{co['lane']['sales_per_s']:.2f}/s",
+         f"driver {co['lane']['driver_per_s']:.0f} receipts/s", f"{co['lane']['ratio']:.3f}×", ""),
+        (f"sales ingestion→{co['ingest']['database']} ({co['ingest']['n']}, 5 lines)",
+         f"{co['ingest']['ingest_per_s']:.0f}/s", f"raw insert {co['ingest']['raw_per_s']:.0f}/s",
+         f"{co['ingest']['ratio']:.3f}×", "≥ 1000/s"),
+        (f"shift close ({co['close']['receipts']} receipts)", f"{co['close']['close_s'] * 1000:.0f} ms",
+         f"Z alone {co['close']['z_alone_s'] * 1000:.0f} ms", f"{co['close']['ratio']:.1f}×", "< 1000 ms"),
+    ]
     header = ("figure", "value", "baseline", "ratio", "target")
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     line = "  ".join("{:<" + str(w) + "}" for w in widths)

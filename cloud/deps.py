@@ -2,6 +2,11 @@
 
 Every business router takes ``TenantId`` and passes it to its service, which filters every query
 by it: the tenant boundary is in the services, and the router cannot forget it.
+
+Dependencies that do not block are ``async def``: FastAPI runs a plain ``def`` dependency in its
+thread pool, a hop per dependency per request. ``get_caller`` answers from the process's token
+cache (:data:`cloud.tenancy.service.TOKEN_CACHE`: revocation honoured within 5 s across
+processes, at once in the revoking one) and goes to the thread pool only on a miss.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import sessionmaker
 from sqlmodel import Session
@@ -23,7 +29,7 @@ from cloud.tenancy.models import Tenant, User
 _bearer = HTTPBearer(auto_error=False, description="API token issued by `vitrina cloud tenant-create`")
 
 
-def _factory(request: Request) -> sessionmaker[Session]:
+async def _factory(request: Request) -> sessionmaker[Session]:
     factory: sessionmaker[Session] = request.app.state.sessions
     return factory
 
@@ -41,7 +47,7 @@ SessionDep = Annotated[Session, Depends(get_session)]
 SessionFactoryDep = Annotated[sessionmaker[Session], Depends(_factory)]
 
 
-def get_settings_dep(request: Request) -> CloudSettings:
+async def get_settings_dep(request: Request) -> CloudSettings:
     settings: CloudSettings = request.app.state.settings
     return settings
 
@@ -60,25 +66,28 @@ class Caller:
         return self.tenant.id
 
 
-def get_caller(
+async def get_caller(
     factory: SessionFactoryDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Caller:
     if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
         raise Unauthorized("нужен заголовок Authorization: Bearer <токен>", code="missing_token")
-    with factory() as session:
-        user, tenant = tenancy.authenticate(session, credentials.credentials)
+    token = credentials.credentials
+    hit = tenancy.TOKEN_CACHE.get(token)
+    if hit is None:
+        hit = await run_in_threadpool(tenancy.authenticate_cached, factory, token)
+    user, tenant = hit
     return Caller(user=user, tenant=tenant)
 
 
 CurrentCaller = Annotated[Caller, Depends(get_caller)]
 
 
-def get_current_user(caller: CurrentCaller) -> User:
+async def get_current_user(caller: CurrentCaller) -> User:
     return caller.user
 
 
-def get_tenant_id(caller: CurrentCaller) -> int:
+async def get_tenant_id(caller: CurrentCaller) -> int:
     return caller.tenant_id
 
 

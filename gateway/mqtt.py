@@ -24,6 +24,11 @@ What it guarantees, and which known failure each point answers:
   protocol is kept for the life of the process.
 * **Latency.** TCP_NODELAY on the socket as soon as it is open (Nagle + delayed ACK cost
   44–88 ms per QoS 1 round trip here).
+* **Flow control.** An MQTT 5 broker may advertise a Receive Maximum in its CONNACK (Mosquitto:
+  ``max_inflight_messages``, 20 by default): how many QoS 1/2 publishes it accepts unacknowledged
+  from us. paho does not enforce it (its own limit is off, see :meth:`MqttLink._build`), so the
+  link records it (:attr:`MqttLink.receive_maximum`, ``None`` on 3.1.1 or when not advertised)
+  and tells ``on_limits`` on every connect; the outbox sender sizes its window by it.
 """
 
 from __future__ import annotations
@@ -102,6 +107,7 @@ class MqttLink:
         on_publish: Callable[[int, bool], None],
         inflight_limit: int = 512,
         watchdog_interval: float = 0.5,
+        on_limits: Callable[[int | None], None] | None = None,
     ) -> None:
         self.broker = broker
         self.client_id = client_id
@@ -114,6 +120,8 @@ class MqttLink:
         self._on_publish = on_publish
         self._inflight_limit = inflight_limit
         self._watchdog_interval = watchdog_interval
+        self.on_limits = on_limits
+        self.receive_maximum: int | None = None
         self._protocol = mqtt.MQTTv311 if broker.protocol == "3.1.1" else mqtt.MQTTv5
         self._connected = threading.Event()
         self._stopping = threading.Event()
@@ -310,6 +318,10 @@ class MqttLink:
             return
         self.connects += 1
         self._pinned = True
+        value = getattr(properties, "ReceiveMaximum", None) if self._protocol == mqtt.MQTTv5 else None
+        self.receive_maximum = int(value) if isinstance(value, int) and value > 0 else None
+        if self.on_limits is not None:
+            self.on_limits(self.receive_maximum)
         client.subscribe([(topic, 1) for topic in self._subscriptions()])
         self._connected.set()
         log.info("connected to %s (MQTT %s, session %d)", self.broker.url, self.protocol_name, self.session)

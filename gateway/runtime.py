@@ -125,6 +125,7 @@ class Gateway:
             will=self._will, subscriptions=self._subscriptions,
             on_connected=self._on_connected, on_disconnected=self._on_disconnected,
             on_message=self._on_message, on_publish=self.sender.on_publish,
+            on_limits=self.sender.broker_limits,
             inflight_limit=ob.window + 256,
         )
         self._recover_interrupted()

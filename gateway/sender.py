@@ -22,6 +22,12 @@ Bookkeeping, and why each piece is there:
   event on an idle link is still sent at once.
 * Sending is gated on the cloud's retained ``cloud/state`` (``require_cloud_online``): replaying
   a day of weights into a broker nobody drains only moves the backlog somewhere less durable.
+* The window honours the broker's MQTT 5 Receive Maximum (:meth:`OutboxSender.broker_limits`,
+  called by the link on every connect): ``min(window, receive_maximum)``; a 3.1.1 broker (or a 5
+  one that advertises none) gets the configured window. The refill chunk (``ack_batch``) follows
+  the window: the thread wakes when half the window is free again, so a small window (20) still
+  keeps the pipe full with one delete transaction per 10 acks. The rows to send are normally
+  served from the outbox's in-memory tail (:class:`~gateway.outbox.Outbox`), not read back.
 """
 
 from __future__ import annotations
@@ -58,8 +64,11 @@ class OutboxSender:
         self._publish = publish
         self._session = session
         self._may_send = may_send
+        self.configured_window = window
+        self._ack_batch_setting = ack_batch
         self.window = window
-        self.ack_batch = max(1, ack_batch if ack_batch is not None else window // 8)
+        self.ack_batch = 1
+        self._size(None)
         self._prune_every_s = prune_every_s
         self._lock = threading.Lock()
         self._wake = threading.Event()
@@ -75,7 +84,19 @@ class OutboxSender:
         self.acked_total = 0
         self.replays = 0
 
+    def _size(self, receive_maximum: int | None) -> None:
+        self.window = min(self.configured_window, receive_maximum) if receive_maximum else self.configured_window
+        setting = self._ack_batch_setting
+        self.ack_batch = max(1, min(setting, self.window) if setting is not None else self.window // 2)
+
     # Hooks from the MQTT link (paho's thread: cheap, never raise) ----------------------------
+    def broker_limits(self, receive_maximum: int | None) -> None:
+        """On every connect: the broker's Receive Maximum (``None``: it set none, or MQTT 3.1.1)."""
+        with self._lock:
+            self._size(receive_maximum)
+        if receive_maximum is not None and receive_maximum < self.configured_window:
+            log.info("broker accepts %d unacknowledged publishes: outbox window %d", receive_maximum, self.window)
+
     def connection_lost(self) -> None:
         """Every in-flight row is pending again; acks of the old connection are void."""
         with self._lock:
@@ -96,7 +117,7 @@ class OutboxSender:
                 urgent = True
             elif ok:
                 self._acked.append(seq)
-                urgent = len(self._acked) >= self.ack_batch or not self._inflight
+                urgent = self.window - len(self._inflight) >= self.ack_batch or not self._inflight
             else:
                 self._cursor = min(self._cursor, seq - 1)
                 self._backoff_until = time.monotonic() + 1.0

@@ -57,7 +57,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlmodel import Session
 
 from cloud.base import utcnow
-from cloud.bus.handlers import Decoded, EventBatch, Message, Outcome, apply, decode_message
+from cloud.bus.handlers import Decoded, EventBatch, Message, Outcome, apply, apply_reply_fast, decode_message
 from cloud.bus.mqtt import (
     KEEPALIVE_S,
     guarded,
@@ -428,8 +428,24 @@ class BusConsumer:
                 outcomes[index] = outcome
                 return
 
+        def reply(index: int) -> None:
+            """A command reply: one statement, no savepoint (see ``apply_reply_fast``); it needs
+            nothing the queued events would create, so they stay queued for one insert."""
+            item = decoded[index]
+            assert item is not None
+            try:
+                outcomes[index] = apply_reply_fast(session, events, item, now)
+            except SQLAlchemyError:
+                raise  # the database: the whole batch stays unacknowledged
+            except Exception:
+                log.exception("unexpected error on %r; message dropped", item.message.topic)
+                counts["errors"] += 1
+
         for index, item in enumerate(decoded):
             if item is None:
+                continue
+            if item.kind == TopicKind.REPLY:
+                reply(index)
                 continue
             if item.kind != TopicKind.EVENT:
                 flush_events()

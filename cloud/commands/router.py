@@ -1,28 +1,33 @@
 """``POST …/commands`` (device and gateway) and ``GET /commands/{id}``.
 
 The POST publishes, then waits up to ``timeout_s`` for the final reply: 200 with it, or 202 with
-the command to poll. Database work runs in the thread pool; the wait itself is an asyncio future
-completed by the MQTT thread, so a waiting request holds no thread.
+the command to poll. The request path is: (token from the process cache) → **one** transaction in
+the thread pool (look-ups + the row created or re-marked as published, committed with relaxed
+durability: see :mod:`cloud.commands.service`) → publish from the event loop → await the PUBACK
+and the final reply (asyncio futures completed by the MQTT thread: a waiting request holds no
+thread) → answer from memory. Nothing is written after the publish: the bus consumer persists
+every reply, and ``GET /commands/{id}`` lays the final replies this process heard over the
+stored row until the consumer's commit lands (:class:`~cloud.commands.bus.CommandBus`).
 """
 
 from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.orm import sessionmaker
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from cloud.base import utcnow
 from cloud.commands import service
-from cloud.commands.bus import CommandBus
+from cloud.commands.bus import PUBLISH_TIMEOUT_S, CommandBus, ReplyWaiter
 from cloud.commands.models import Command, CommandCreate, CommandPublic
 from cloud.config import CloudSettings
-from cloud.db import unit_of_work
-from cloud.deps import Caller, CurrentCaller, SessionDep, TenantId
+from cloud.db import relaxed_durability, unit_of_work
+from cloud.deps import Caller, CurrentCaller, SessionDep
 from cloud.errors import Invalid, Unavailable
 from cloud.registry import service as registry
 from cloud.registry.models import Device, Gateway, Store
@@ -62,47 +67,84 @@ def _prepare(
     key: str,
     ttl_s: float,
     *,
+    publish: bool,
     device_id: int | None = None,
     gateway_id: int | None = None,
 ) -> _Prepared:
+    """Everything before the publish, in one transaction (the thread pool's only job per POST)."""
     tenant_id = caller.tenant_id
     with unit_of_work(factory) as session:
-        device: Device | None = None
-        if device_id is not None:
-            device = registry.get_device_row(session, tenant_id, device_id)
-            gateway = session.get_one(Gateway, device.gateway_id)
-        else:
-            assert gateway_id is not None
-            gateway = registry.get_gateway_row(session, tenant_id, gateway_id)
+        if publish:
+            relaxed_durability(session)
+        device, gateway, store = _target(session, tenant_id, device_id, gateway_id)
         service.check_action(body.action, gateway_level=device is None)
-        store = session.get_one(Store, gateway.store_id)
         address = GatewayAddress(caller.tenant.slug, store.code, gateway.code, settings.bus_root)
-        existing = service.find(session, tenant_id, key)
+        existing = service.find(session, tenant_id, key, lock=publish)
         warnings: list[str] = []
         if existing is None or not service.is_final(existing.status):
             warnings = service.check_target(gateway, device)
-        now = utcnow()
-        command, _created = service.create_or_get(
+        command, _created, must_publish = service.create_for_publish(
             session, tenant_id=tenant_id, gateway=gateway, device=device, action=body.action,
-            args=body.args, key=key, ttl_s=ttl_s, now=now,
+            args=body.args, key=key, ttl_s=ttl_s, now=utcnow(), publish=publish, existing=existing,
         )
         topic = address.command(device.code, body.action) if device else address.gateway_command(body.action)
-        return _Prepared(command, topic, address.reply(key), warnings, service.needs_publish(command, now))
+        return _Prepared(command, topic, address.reply(key), warnings, must_publish)
 
 
-def _mark_published(factory: sessionmaker[Session], tenant_id: int, command_id: str) -> None:
+def _target(session: Session, tenant_id: int, device_id: int | None,
+            gateway_id: int | None) -> tuple[Device | None, Gateway, Store]:
+    """The device (or none), its gateway and store in one query; 404 as the registry says it."""
+    if device_id is not None:
+        row = session.exec(
+            select(Device, Gateway, Store)
+            .join(Gateway, Gateway.id == Device.gateway_id)  # type: ignore[arg-type]
+            .join(Store, Store.id == Gateway.store_id)  # type: ignore[arg-type]
+            .where(Device.id == device_id, Device.tenant_id == tenant_id)
+        ).first()
+        if row is None:
+            registry.get_device_row(session, tenant_id, device_id)  # raises its NotFound
+            raise AssertionError("unreachable")
+        return row[0], row[1], row[2]
+    assert gateway_id is not None
+    pair = session.exec(
+        select(Gateway, Store)
+        .join(Store, Store.id == Gateway.store_id)  # type: ignore[arg-type]
+        .where(Gateway.id == gateway_id, Gateway.tenant_id == tenant_id)
+    ).first()
+    if pair is None:
+        registry.get_gateway_row(session, tenant_id, gateway_id)  # raises its NotFound
+        raise AssertionError("unreachable")
+    return None, pair[0], pair[1]
+
+
+def _read(factory: sessionmaker[Session], tenant_id: int, command_id: str) -> Command | None:
     with unit_of_work(factory) as session:
-        service.mark_published(session, tenant_id, command_id, utcnow())
-        session.commit()
+        return service.find(session, tenant_id, command_id)
 
 
-def _record(factory: sessionmaker[Session], tenant_id: int, command_id: str, reply: Reply | None) -> Command:
-    with unit_of_work(factory) as session:
-        command = service.find(session, tenant_id, command_id, lock=reply is not None)
-        assert command is not None
-        if reply is not None and service.apply_reply(session, command, reply, utcnow()):
-            session.commit()
-        return command
+async def _await_reply(bus: CommandBus, waiter: ReplyWaiter, ack: asyncio.Future[None] | None,
+                       timeout: float) -> Reply | None:
+    """The final reply within ``timeout`` (counted from the PUBACK), else ``None``.
+
+    Without a PUBACK (nor a reply, which implies one) within ``PUBLISH_TIMEOUT_S``: 503, as the
+    command may not have reached the broker; the client retries with the same key.
+    """
+    if ack is not None and not ack.done():
+        either: set[asyncio.Future[Any]] = {ack, waiter.future}
+        done, _ = await asyncio.wait(either, timeout=PUBLISH_TIMEOUT_S,
+                                     return_when=asyncio.FIRST_COMPLETED)
+        if not done:
+            bus.forget_ack(ack)
+            raise Unavailable("брокер MQTT не подтвердил команду, повторите запрос с тем же ключом",
+                              code="bus_unavailable")
+    if ack is not None and ack.done() and not waiter.future.done():
+        ack.result()  # a refused publish raises Unavailable
+    if waiter.future.done():
+        return waiter.future.result()
+    try:
+        return await asyncio.wait_for(asyncio.shield(waiter.future), timeout)
+    except TimeoutError:
+        return None
 
 
 async def send_command(
@@ -117,26 +159,40 @@ async def send_command(
     if timeout > settings.command_max_timeout_s:
         raise Invalid(f"timeout_s не может превышать {settings.command_max_timeout_s:g} с", code="timeout_too_long")
     ttl_s = body.ttl_s if body.ttl_s is not None else max(settings.command_max_timeout_s, timeout)
-    prepared = await run_in_threadpool(
-        _prepare, factory, settings, caller, body, key, ttl_s, device_id=device_id, gateway_id=gateway_id
-    )
-    command = prepared.command
-    if prepared.publish:
-        if bus is None:
-            raise Unavailable("API запущен без брокера MQTT", code="bus_unavailable")
-        slug = caller.tenant.slug
-        waiter = bus.register(slug, key)
-        try:
-            await run_in_threadpool(bus.publish, prepared.topic, service.to_message(command, prepared.reply_to))
-            await run_in_threadpool(_mark_published, factory, caller.tenant_id, key)
-            reply: Reply | None
-            try:
-                reply = await asyncio.wait_for(asyncio.shield(waiter.future), timeout)
-            except TimeoutError:
-                reply = None
-        finally:
+    slug = caller.tenant.slug
+    # Registered before the database: a reply faster than anything below is not missed, and a
+    # concurrent request with the same key in this process follows this one (never publishes).
+    waiter = bus.register(slug, key) if bus is not None else None
+    try:
+        heard = bus.recent_final(slug, key) if bus is not None else None
+        publish = waiter is not None and waiter.leader and heard is None and bus is not None and bus.connected
+        prepared = await run_in_threadpool(
+            _prepare, factory, settings, caller, body, key, ttl_s, publish=publish,
+            device_id=device_id, gateway_id=gateway_id,
+        )
+        command: Command = prepared.command
+        reply: Reply | None = heard
+        now = utcnow()
+        if reply is None and service.needs_publish(command, now):
+            if bus is None or waiter is None:
+                raise Unavailable("API запущен без брокера MQTT", code="bus_unavailable")
+            ack = None
+            if prepared.publish:
+                ack = bus.publish(prepared.topic, service.to_message(command, prepared.reply_to))
+            elif waiter.leader and not publish:  # not connected when we looked: nothing was marked
+                raise Unavailable("брокер MQTT недоступен, повторите запрос с тем же ключом", code="bus_unavailable")
+            reply = await _await_reply(bus, waiter, ack, timeout)
+            if reply is None:
+                # No final reply in time (not the hot path): the stored row, which the consumer may
+                # have moved on, plus the latest intermediate reply heard here.
+                stored = await run_in_threadpool(_read, factory, caller.tenant_id, key)
+                command = stored if stored is not None else command
+                reply = waiter.latest
+    finally:
+        if bus is not None and waiter is not None:
             bus.unregister(slug, key, waiter)
-        command = await run_in_threadpool(_record, factory, caller.tenant_id, key, reply)
+    if reply is not None:
+        service.advance(command, reply, utcnow())  # in memory: the consumer persists it
     response.status_code = 200 if service.is_final(command.status) else 202
     return service.to_public(command, prepared.warnings)
 
@@ -160,6 +216,13 @@ async def post_gateway_command(
 
 
 @router.get("/commands/{command_id}", response_model=CommandPublic)
-def get_command(command_id: str, session: SessionDep, tenant_id: TenantId) -> CommandPublic:
-    """The stored state of a command of the caller's tenant."""
-    return service.to_public(service.get(session, tenant_id, command_id))
+def get_command(command_id: str, request: Request, session: SessionDep, caller: CurrentCaller) -> CommandPublic:
+    """The stored state of a command of the caller's tenant (with a final reply this process heard
+    and the bus consumer has not stored yet laid over it, forward only)."""
+    command = service.get(session, caller.tenant_id, command_id)
+    bus: CommandBus | None = request.app.state.command_bus
+    heard = bus.recent_final(caller.tenant.slug, command_id) if bus is not None else None
+    if heard is not None and not service.is_final(command.status):
+        session.expunge(command)  # changed for this answer only, never flushed
+        service.advance(command, heard, command.updated_at)
+    return service.to_public(command)

@@ -5,6 +5,14 @@ Decisions (documented here because the API contract follows them):
 * ``command_id`` = the idempotency key, unique per tenant. Posting the same key again returns the
   stored command; it is re-published with the same id only while it is not final and not
   expired (the gateway's journal answers a repeat with the stored reply, so this is safe).
+* One transaction before the publish: the row is created (or, for a retry, re-marked) already
+  marked as published (``published_at`` = the latest publish *attempt*, ``publish_count`` the
+  attempts), so the publish follows its row's commit and nothing is written after it. A publish
+  that then fails answers 503 and the client retries with the same key. That commit is a
+  bookkeeping one (:func:`cloud.db.relaxed_durability`): the gateway's journal guards the side
+  effect, and a row lost to a power cut is re-created by the retry with the same ``command_id``.
+* Of two concurrent POSTs with the same key, the one whose insert lost the race publishes
+  nothing: it waits for the winner's reply (exactly one publish).
 * The same key with a different target, action or args is a 409: a key names one intent.
 * Gateway ``offline`` → 409 (``gateway_offline``): the broker holds no queue for it and the
   command would expire unseen. A ``stale`` gateway is still sent to (it may only be quiet).
@@ -101,12 +109,49 @@ def create_or_get(
     key: str,
     ttl_s: float,
     now: datetime,
+    publish: bool = False,
 ) -> tuple[Command, bool]:
-    """The stored command for ``key`` or a new one (committed); True when it was created."""
+    """The stored command for ``key`` or a new one (committed); True when it was created.
+
+    ``publish``: mark the publish in the same transaction (see :func:`create_for_publish`, which
+    also says whether the caller must publish).
+    """
+    command, created, _publish = create_for_publish(
+        session, tenant_id=tenant_id, gateway=gateway, device=device, action=action, args=args, key=key,
+        ttl_s=ttl_s, now=now, publish=publish,
+    )
+    return command, created
+
+
+def create_for_publish(
+    session: Session,
+    *,
+    tenant_id: int,
+    gateway: Gateway,
+    device: Device | None,
+    action: str,
+    args: dict[str, Any],
+    key: str,
+    ttl_s: float,
+    now: datetime,
+    publish: bool,
+    existing: Command | bool | None = False,
+) -> tuple[Command, bool, bool]:
+    """:func:`create_or_get` in one committed transaction; also whether the caller must publish.
+
+    With ``publish`` a new row is created already marked published, and an existing row that
+    :func:`needs_publish` is re-marked (under its row lock) in the same transaction. The loser of
+    a concurrent insert of the same key never publishes: the winner does. ``existing``: the row
+    the caller already read in this transaction (locked when ``publish``), or ``None`` when it
+    found none; by default it is read here.
+    """
     assert gateway.id is not None
     device_id = device.id if device is not None else None
-    for _attempt in range(2):
-        existing = find(session, tenant_id, key)
+    lost_race = False
+    for attempt in range(2):
+        if attempt > 0 or existing is False:
+            existing = find(session, tenant_id, key, lock=publish and not lost_race)
+        assert existing is not True
         if existing is not None:
             if not _same_intent(existing, gateway.id, device_id, action, args):
                 raise Conflict(
@@ -115,7 +160,13 @@ def create_or_get(
                     code="idempotency_key_reused",
                     extra={"command_id": key},
                 )
-            return existing, False
+            if publish and not lost_race and needs_publish(existing, now):
+                existing.published_at = now
+                existing.publish_count += 1
+                session.add(existing)
+                session.commit()
+                return existing, False, True
+            return existing, False, False
         command = Command(
             tenant_id=tenant_id,
             command_id=key,
@@ -126,14 +177,17 @@ def create_or_get(
             created_at=now,
             updated_at=now,
             expires_at=now + timedelta(seconds=ttl_s),
+            published_at=now if publish else None,
+            publish_count=1 if publish else 0,
         )
         session.add(command)
         try:
             session.commit()
         except IntegrityError:  # the same key posted concurrently: read the winner's row
             session.rollback()
+            lost_race = True
             continue
-        return command, True
+        return command, True, publish
     raise Conflict(f"ключ идемпотентности {key!r} занят параллельным запросом", code="idempotency_key_busy")
 
 
@@ -163,11 +217,23 @@ def reply_status(reply: Reply) -> CommandStatus:
 
 def apply_reply(session: Session, command: Command, reply: Reply, now: datetime) -> bool:
     """Move the command forward (never back, never past a final status); True when it changed."""
-    new = reply_status(reply)
-    old = CommandStatus(command.status)
+    if not advance(command, reply, now):
+        return False
+    session.add(command)
+    return True
+
+
+def moves_forward(old: CommandStatus, new: CommandStatus) -> bool:
+    """The one ordering rule: never back, never past a final status, ``progress`` may repeat."""
     if old.is_final:
         return False
-    if new.rank < old.rank or (new.rank == old.rank and new != CommandStatus.PROGRESS):
+    return not (new.rank < old.rank or (new.rank == old.rank and new != CommandStatus.PROGRESS))
+
+
+def advance(command: Command, reply: Reply, now: datetime) -> bool:
+    """:func:`apply_reply` on the object alone (no session): for a detached copy in a response."""
+    new = reply_status(reply)
+    if not moves_forward(CommandStatus(command.status), new):
         return False
     command.status = new.value
     command.stage = reply.stage
@@ -178,7 +244,6 @@ def apply_reply(session: Session, command: Command, reply: Reply, now: datetime)
     if reply.result is not None:
         command.result = dict(reply.result)
     command.updated_at = now
-    session.add(command)
     return True
 
 

@@ -31,6 +31,7 @@ from protocols.onec import Direction
 
 HUNDRED = Decimal(100)
 KOPECK = Decimal("0.01")
+_NO_KOPECKS = Decimal("0.00")  # added to an amount: the same value with at least two decimals
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +130,8 @@ class RuleValidationError(RuleError):
 
 def split_amount(amount: Decimal, percents: Sequence[Decimal]) -> list[Decimal]:
     """Exact kopeck split: parts rounded down, the remainder to the largest percentage."""
+    if len(percents) == 1:  # the common single share: rounded down, plus the remainder, is the amount
+        return [amount + _NO_KOPECKS]
     parts = [(amount * p / HUNDRED).quantize(KOPECK, rounding=ROUND_DOWN) for p in percents]
     remainder = amount - sum(parts, Decimal(0))
     largest = max(range(len(percents)), key=lambda i: (percents[i], -i))
@@ -147,6 +150,22 @@ class _Compiled:
     regex: re.Pattern[str] | None
     contains: tuple[str, ...]
     excludes: tuple[str, ...]
+
+    @property
+    def reads_purpose(self) -> bool:
+        return bool(self.contains or self.excludes or self.regex is not None)
+
+
+@dataclass(frozen=True, slots=True)
+class _Candidates:
+    """The rules an operation's (INN, direction, own account) can match, in priority order:
+    ``head`` up to the first one that needs a purpose keyword, then ``rest``, and ``rest``
+    without the keyword rules for a purpose that contains none of the rule set's keywords."""
+
+    head: tuple[_Compiled, ...]
+    head_reads_purpose: bool
+    rest: tuple[_Compiled, ...]
+    rest_without_keywords: tuple[_Compiled, ...]
 
 
 class RuleSet:
@@ -190,9 +209,12 @@ class RuleSet:
         if problems:
             raise RuleValidationError(problems)
         self._compiled = tuple(compiled)
-        # Index by counterparty INN: an operation is tested only against the rules without an
-        # INN criterion and the rules naming its INN, still in priority order (500 rules × 100k
-        # lines would otherwise be 50M tests).
+        # The index that keeps 500 rules × 100k lines from being 50M tests: an operation is
+        # tried only against the rules its INN, direction and own account can satisfy (the
+        # rules without such a criterion, and those naming its value), in priority order. The
+        # rules that need a keyword in the purpose are skipped together when one search for
+        # all the keywords at once finds none. Rules are still tested whole (_matches), so an
+        # index can only spare tests, never change an answer.
         self._generic: list[int] = []
         self._by_inn: dict[str, list[int]] = {}
         for i, item in enumerate(self._compiled):
@@ -201,7 +223,9 @@ class RuleSet:
                 self._generic.append(i)
             for inn in inns:
                 self._by_inn.setdefault(inn, []).append(i)
-        self._candidates: dict[str, tuple[int, ...]] = {}
+        keywords = sorted({t for item in self._compiled for t in item.contains}, key=len, reverse=True)
+        self._keywords = re.compile("|".join(map(re.escape, keywords))) if keywords else None
+        self._candidates: dict[tuple[str, Direction, str], _Candidates] = {}
 
     def _check(self, rule: Rule) -> list[RuleProblem]:
         out: list[RuleProblem] = []
@@ -246,17 +270,38 @@ class RuleSet:
             problem("bad_date_range", f"дата «с» {c.date_from} позже даты «по» {c.date_to}")
         return out
 
-    def _for_inn(self, inn: str) -> tuple[int, ...]:
-        found = self._candidates.get(inn)
+    def _for(self, op: BankOperation) -> _Candidates:
+        key = (op.counterparty_inn, op.direction, op.own_account)
+        found = self._candidates.get(key)
         if found is None:
-            found = tuple(sorted(self._generic + self._by_inn.get(inn, [])))
-            self._candidates[inn] = found
+            found = self._candidates[key] = self._select(*key)
         return found
 
+    def _select(self, inn: str, direction: Direction, account: str) -> _Candidates:
+        rules = []
+        for i in sorted(self._generic + self._by_inn.get(inn, [])):
+            item = self._compiled[i]
+            c = item.rule.condition
+            if (c.direction is None or c.direction is direction) and (not c.own_accounts or account in c.own_accounts):
+                rules.append(item)
+        first = next((j for j, item in enumerate(rules) if item.contains), len(rules))
+        rest = tuple(rules[first:])
+        return _Candidates(tuple(rules[:first]), any(item.reads_purpose for item in rules[:first]),
+                           rest, tuple(item for item in rest if not item.contains))
+
     def first_match(self, op: BankOperation) -> Rule | None:
-        purpose = normalise_text(op.purpose)
-        for i in self._for_inn(op.counterparty_inn):
-            compiled = self._compiled[i]
+        found = self._for(op)
+        purpose = normalise_text(op.purpose) if found.head_reads_purpose else ""
+        for compiled in found.head:
+            if _matches(compiled, op, purpose):
+                return compiled.rule
+        if not found.rest:
+            return None
+        if not found.head_reads_purpose:
+            purpose = normalise_text(op.purpose)
+        assert self._keywords is not None  # the rest starts with a rule that has keywords
+        rest = found.rest if self._keywords.search(purpose) else found.rest_without_keywords
+        for compiled in rest:
             if _matches(compiled, op, purpose):
                 return compiled.rule
         return None

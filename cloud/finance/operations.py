@@ -10,7 +10,7 @@ import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal
 
-from protocols.onec import AccountOperation, Direction
+from protocols.onec import AccountOperation, BankDocument, Direction, OwnSide, Party, booked_date
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,16 +26,25 @@ class BankOperation:
     purpose: str = ""
 
 
-def from_onec(op: AccountOperation) -> BankOperation:
-    other = op.counterparty
+def from_onec(op: AccountOperation, key: str | None = None) -> BankOperation:
+    """``key``: the operation's dedupe key when the caller has it already (it is a SHA-256)."""
+    return _operation(op.dedupe_key if key is None else key, op.account, op.direction, op.document, op.counterparty)
+
+
+def from_side(side: OwnSide) -> BankOperation:
+    """:func:`from_onec` of a :func:`protocols.onec.own_sides` item."""
+    return _operation(*side)
+
+
+def _operation(key: str, account: str, direction: Direction, document: BankDocument, other: Party) -> BankOperation:
     return BankOperation(
-        key=op.dedupe_key,
-        booked_on=op.booked_on,
-        own_account=op.account,
-        direction=op.direction,
-        amount=op.document.amount,
+        key=key,
+        booked_on=booked_date(direction, document),
+        own_account=account,
+        direction=direction,
+        amount=document.amount,
         counterparty_inn=other.inn.strip(),
         counterparty_name=other.display_name.strip(),
         counterparty_account=(other.account or other.settlement_account).strip(),
-        purpose=op.document.purpose_text,
+        purpose=document.purpose_text,
     )

@@ -9,6 +9,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+from starlette.formparsers import MultiPartException
 
 from cloud.deps import CurrentUser, SessionDep, TenantId
 from cloud.errors import Invalid
@@ -213,9 +215,16 @@ def _queue(request: Request, session: SessionDep, tenant_id: int, import_id: int
 
 @router.post("/imports/bank-statement", response_model=ImportPublic, status_code=202)
 async def import_statement(request: Request, session: SessionDep, tenant_id: TenantId, user: CurrentUser,
-                           file_name: str = "statement.txt") -> ImportPublic:
-    """Body: the 1CClientBankExchange file as is (``application/octet-stream``, any code page it declares)."""
-    content = await request.body()
+                           file_name: str | None = None) -> ImportPublic:
+    """Body: the 1CClientBankExchange file as is (``application/octet-stream``, any code page it
+    declares), or a ``multipart/form-data`` form with the file in its ``file`` field (a browser's
+    upload form); the bytes are taken as they are either way."""
+    if request.headers.get("content-type", "").lower().startswith("multipart/form-data"):
+        content, uploaded_name = await _form_file(request)
+        file_name = file_name or uploaded_name
+    else:
+        content = await request.body()
+    file_name = file_name or "statement.txt"
     if not content:
         raise Invalid("тело запроса пустое: пришлите файл выписки", code="empty_file")
     if len(content) > MAX_UPLOAD:
@@ -223,6 +232,24 @@ async def import_statement(request: Request, session: SessionDep, tenant_id: Ten
     row = service.start_import(session, tenant_id, user.id, "onec", file_name, content)
     assert row.id is not None
     return _queue(request, session, tenant_id, row.id)
+
+
+async def _form_file(request: Request) -> tuple[bytes, str]:
+    """The ``file`` field of a multipart form: its bytes and the name it was uploaded under."""
+    try:
+        form = await request.form(max_files=1)
+    except (MultiPartException, HTTPException) as exc:  # Starlette wraps the parser's error in a 400
+        detail = exc.detail if isinstance(exc, HTTPException) else exc.message
+        raise Invalid(f"форма multipart/form-data не разбирается: {detail}", code="bad_form") from exc
+    try:
+        upload = form.get("file")
+        if upload is None or isinstance(upload, str):
+            raise Invalid("в форме нет файла в поле file", code="no_file")
+        if upload.size is not None and upload.size > MAX_UPLOAD:
+            raise Invalid("файл больше 64 МБ: разбейте выписку по периодам", code="file_too_large")
+        return await upload.read(), upload.filename or ""
+    finally:
+        await form.close()
 
 
 @router.post("/imports/table", response_model=ImportPublic, status_code=202)

@@ -75,6 +75,9 @@ class NewMove:
     source_move_id: int | None = None
     line_id: int | None = None
     reason: str = ""
+    posted_at: datetime | None = None
+    """The row's own moment, for a posting of many documents at once (sales ingestion posts a page
+    of receipts, each at its own time, in one call); ``None``: the posting's ``posted_at``."""
 
 
 @dataclass(frozen=True)
@@ -453,7 +456,12 @@ def linked_value(src_qty: int, src_value: int, qty: int) -> int:
 
 def post_moves(session: Session, cfg: InventorySettings, doc_type: str, document_id: int | None,
                posted_at: datetime, moves: Sequence[NewMove]) -> list[int]:
-    """Insert ``moves`` at ``posted_at`` and settle every affected pair; returns the new row ids in order.
+    """Insert ``moves`` and settle every affected pair; returns the new row ids in the order of ``moves``.
+
+    Each row is at its move's own ``posted_at`` when it has one, else at ``posted_at``; rows of
+    different moments are numbered in time order (ties keep the order given), so a pair's new rows
+    follow each other in the ledger's ``(posted_at, id)`` order and one call can post a whole page
+    of sales, each at its own moment.
 
     A constant number of statements whatever the number of moves: upsert + lock the balances,
     allocate the ids, insert the rows, update the balances. A pair whose new rows come last
@@ -471,17 +479,21 @@ def post_moves(session: Session, cfg: InventorySettings, doc_type: str, document
         if balances[p].dirty_from is not None:
             finish_dirty(session, p, balances[p], cfg)
             balances[p] = lock_pair(session, p)
-    ids = allocate_move_ids(session, len(moves))
-    by_pair: dict[Pair, list[tuple[int, NewMove]]] = {}
-    for m, new_id in zip(moves, ids, strict=True):
-        by_pair.setdefault(m.pair, []).append((new_id, m))
+    when = [m.posted_at or posted_at for m in moves]
+    order = sorted(range(len(moves)), key=when.__getitem__)  # stable: one moment keeps the given order
+    ids = [0] * len(moves)
+    for i, new_id in zip(order, allocate_move_ids(session, len(moves)), strict=True):
+        ids[i] = new_id
+    by_pair: dict[Pair, list[tuple[int, NewMove, datetime]]] = {}
+    for i in order:
+        by_pair.setdefault(moves[i].pair, []).append((ids[i], moves[i], when[i]))
     method, policy = Method(cfg.valuation), NegativePolicy(cfg.negative_stock)
     computed: dict[int, dict[str, Any]] = {}
     finals: list[dict[str, Any]] = []
     walks: list[Pair] = []
     for p in pairs:
         balance, new = balances[p], by_pair[p]
-        appends = balance.last_posted_at is None or balance.last_posted_at <= posted_at
+        appends = balance.last_posted_at is None or balance.last_posted_at <= new[0][2]
         if balance.last_posted_at is None and balance.last_move_id is None and balance.qty_m != 0:
             appends = False  # a balance row from before the key was kept: take the exact path
         if not appends:
@@ -489,30 +501,30 @@ def post_moves(session: Session, cfg: InventorySettings, doc_type: str, document
             continue
         # append: the running state is on the balance row; no ledger read, no walk
         state = State.from_row(balance.qty_m, balance.value_kop, balance.state)
-        for new_id, m in new:
+        for new_id, m, at in new:
             fixed = m.fixed_value_kop if m.cost_mode is not CostMode.AT_COST else None
             before = state.qty
             state, step = apply(state, method, m.qty_m, fixed, m.source_move_id, new_id)
             if policy is NegativePolicy.FORBID and state.qty < 0:
-                raise NegativeStock(Violation(p, new_id, posted_at, document_id, before, -m.qty_m))
+                raise NegativeStock(Violation(p, new_id, at, document_id, before, -m.qty_m))
             computed[new_id] = {"value_kop": step.value, "correction_kop": step.correction, "qty_after_m": state.qty,
                                 "value_after_kop": state.value, "state": state.to_json(method)}
-        finals.append({"k_id": balance.id, "qty_m": state.qty, "value_kop": state.value, "last_posted_at": posted_at,
+        finals.append({"k_id": balance.id, "qty_m": state.qty, "value_kop": state.value, "last_posted_at": new[-1][2],
                        "last_move_id": new[-1][0], "state": state.to_json(method)})
     now = utcnow()
     placeholder = {"value_kop": 0, "correction_kop": 0, "qty_after_m": 0, "value_after_kop": 0, "state": None}
     insert_moves(session, [
-        {"id": new_id, "tenant_id": m.pair.tenant_id, "store_id": m.pair.store_id, "product_id": m.pair.product_id,
-         "warehouse_id": m.pair.warehouse_id, "posted_at": posted_at, "doc_type": doc_type,
+        {"id": ids[i], "tenant_id": m.pair.tenant_id, "store_id": m.pair.store_id, "product_id": m.pair.product_id,
+         "warehouse_id": m.pair.warehouse_id, "posted_at": when[i], "doc_type": doc_type,
          "document_id": document_id, "line_id": m.line_id, "qty_m": m.qty_m, "cost_mode": m.cost_mode.value,
          "fixed_value_kop": m.fixed_value_kop, "source_move_id": m.source_move_id, "cancelled": False,
-         "reversal_of_id": None, "created_at": now, "reason": m.reason, **computed.get(new_id, placeholder)}
-        for m, new_id in zip(moves, ids, strict=True)
+         "reversal_of_id": None, "created_at": now, "reason": m.reason, **computed.get(ids[i], placeholder)}
+        for i in order for m in (moves[i],)
     ])
     _set_appended(session, finals)
     for p in walks:  # backdated: walk the later rows (inline up to the limit, the rest in the background)
         new = by_pair[p]
-        settle(session, p, (posted_at, new[0][0]), cfg, frozenset(i for i, _m in new),
+        settle(session, p, (new[0][2], new[0][0]), cfg, frozenset(i for i, _m, _at in new),
                max_rows=len(new) + max(cfg.inline_recompute_limit, 1))
     return ids
 

@@ -8,6 +8,7 @@ unit of work (the request's session). Messages name the document, the line and t
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -815,6 +816,82 @@ def post_sale(session: Session, tenant_id: int, store_id: int, warehouse_id: int
         product = session.get_one(Product, v.pair.product_id)
         raise Conflict(f"продажа: товар {product.sku} «{product.name}» на складе {v.pair.warehouse_id}: доступно "
                        f"{from_milli(v.available_m)}, требуется {from_milli(v.requested_m)}", code="negative_stock") from exc
+
+
+@dataclass(frozen=True)
+class SaleWriteOff:
+    """One sale of a batch for :func:`post_sales`: its goods off ``warehouse_id`` at ``posted_at``.
+
+    ``items`` are (product id, quantity in thousandths of the product's base unit), as a sale line
+    stores them, so nothing has to be looked up to convert them.
+    """
+
+    store_id: int
+    warehouse_id: int
+    posted_at: datetime
+    items: Sequence[tuple[int, int]]
+
+
+class SalesRefused(Conflict):
+    """:func:`post_sales` refuses the batch because of ``sales`` (their indexes): the rest may post without them."""
+
+    def __init__(self, message: str, *, code: str, sales: Sequence[int]) -> None:
+        super().__init__(message, code=code, extra={"sales": list(sales)})
+        self.sales = list(sales)
+
+
+def post_sales(session: Session, tenant_id: int, sales: Sequence[SaleWriteOff]) -> list[list[int]]:
+    """Write off many sales in one ledger posting; per sale, the ledger row ids of its items.
+
+    Sales ingestion posts a page of receipts at once: :func:`post_sale` per receipt costs some
+    ten statements each, this costs the same few for the whole page (settings, closed periods,
+    products, then :func:`ledger.post_moves` with each row at its own sale's moment). The rules are
+    :func:`post_sale`'s. A refusal (closed period, bad quantity, unknown product, negative stock)
+    raises :class:`SalesRefused` naming *every* sale it concerns (for negative stock, every sale of
+    the pair that ran out), so the caller rolls back, sets those aside for :func:`post_sale` one by
+    one (whose message and line-by-line outcome it reports) and posts the rest again.
+    """
+    if not sales:
+        return []
+    cfg = ledger.settings_of(session, tenant_id)
+    periods = session.execute(
+        sa_select(ClosedPeriod.store_id, ClosedPeriod.closed_through).where(  # type: ignore[call-overload]
+            ClosedPeriod.tenant_id == tenant_id)
+    ).all()
+    closed: dict[int, datetime | None] = {
+        store: max((c for st, c in periods if st is None or st == store), default=None)
+        for store in {s.store_id for s in sales}}
+    late = [i for i, s in enumerate(sales) if (c := closed[s.store_id]) is not None and s.posted_at <= c]
+    if late:
+        raise SalesRefused(f"продажи в закрытом периоде: {len(late)}", code="period_closed", sales=late)
+    bad = [i for i, s in enumerate(sales) if any(qty_m <= 0 for _p, qty_m in s.items)]
+    if bad:
+        raise SalesRefused(f"продажи с количеством не больше нуля: {len(bad)}", code="bad_quantity", sales=bad)
+    wanted = sorted({p for s in sales for p, _q in s.items})
+    known = set(session.execute(sa_select(col(Product.id)).where(col(Product.tenant_id) == tenant_id,
+                                                                  col(Product.id).in_(wanted))).scalars())
+    unknown = [i for i, s in enumerate(sales) if any(p not in known for p, _q in s.items)]
+    if unknown:
+        raise SalesRefused(f"продажи товаров, которых нет в каталоге: {len(unknown)}", code="product_not_found",
+                           sales=unknown)
+    moves: list[NewMove] = []
+    owner: list[int] = []
+    for i, s in enumerate(sales):
+        for product_id, qty_m in s.items:
+            moves.append(NewMove(Pair(tenant_id, s.store_id, product_id, s.warehouse_id), -qty_m,
+                                 posted_at=s.posted_at))
+            owner.append(i)
+    try:
+        ids = ledger.post_moves(session, cfg, DocType.SALE.value, None, sales[0].posted_at, moves)
+    except NegativeStock as exc:
+        pair = exc.violation.pair
+        hit = sorted({i for m, i in zip(moves, owner, strict=True) if m.pair == pair})
+        raise SalesRefused(f"продажи: товара {pair.product_id} на складе {pair.warehouse_id} не хватает",
+                           code="negative_stock", sales=hit) from exc
+    out: list[list[int]] = [[] for _s in sales]
+    for i, move_id in zip(owner, ids, strict=True):
+        out[i].append(move_id)
+    return out
 
 
 def cancel_sale(session: Session, tenant_id: int, move_ids: Sequence[int]) -> None:

@@ -3,12 +3,21 @@
 The pattern of :mod:`cloud.inventory.handheld_counts`: a **poll of the events table** (Celery
 ``cloud.sales.ingest`` every few seconds, and ``POST /sales/ingest`` on demand), not a hook in the bus
 consumer, whose batches must stay cheap. :func:`ingest` reads the lane events (``LANE_EVENTS``)
-after a persisted cursor (``sales_cursor``), page by page, one transaction per page, each event in
-its own SAVEPOINT (an event that trips a bug is rolled back alone and reported, never blocks the
+after a persisted cursor (``sales_cursor``), page by page, one transaction per page. The page's
+``sale_completed`` events, nearly all of them, are written together by the fast path
+(:mod:`cloud.sales.bulk`: a constant number of statements per page instead of ~27 per sale); what
+it cannot write exactly as the per-event path would (a bad payload, a refusal of the ledger, a
+failure) it sets aside for that path. The per-event path applies every other event, each in its
+own SAVEPOINT (an event that trips a bug is rolled back alone and reported, never blocks the
 rest). The cursor moves only past events received more than :data:`SETTLE_S` ago (with several
 consumers a lower ``events.id`` can commit after a higher one); re-reading an event is harmless
 because every row is unique per tenant on the event's own key (``sale_id``, ``return_id``,
 ``shift_id``, ``move_id``): a replayed event, or the same sale in two events, is stored once.
+
+A *rejected* event (its payload does not validate, or applying it raised) is rolled back whole and
+reported (``bad_payload``/``error``), and the cursor still moves past it so that it never blocks its
+store; the problem keeps the event's id, and :func:`retry` (``POST /sales/problems/{id}/retry``)
+applies it again after a fix, exactly once.
 
 Per event:
 
@@ -32,7 +41,8 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Collection
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -50,13 +60,14 @@ from cloud.catalog.models import Product, Warehouse, WarehouseKind
 from cloud.catalog.units import to_milli
 from cloud.config import get_settings
 from cloud.db import session_factory, shared_engine, unit_of_work
-from cloud.errors import CloudError
+from cloud.errors import CloudError, Conflict, NotFound
 from cloud.inventory import ledger
 from cloud.inventory import service as inventory
 from cloud.inventory.models import CostMode, DocType, StockMove
 from cloud.marking import service as marking
 from cloud.marking.models import CodeEvent
 from cloud.registry.models import Device, Event, Gateway, Store
+from cloud.sales import bulk
 from cloud.sales.models import (
     CashMovement,
     LineStatus,
@@ -79,6 +90,10 @@ PAGE = 500
 CURSOR = "sales"
 
 STORED, DUPLICATE, DEFERRED, REJECTED, IGNORED = "stored", "duplicate", "deferred", "rejected", "ignored"
+REJECTIONS = ("bad_payload", "error")
+"""Problem codes of an event rolled back whole (nothing of it stored): it can be retried after a fix."""
+_AFTER_SALES = frozenset({bus.EVENT_SALE_CANCELLED, bus.EVENT_RETURN_COMPLETED})
+"""Events that may name a sale of the same page: the sales collected before them are written first."""
 
 
 class _Ctx:
@@ -113,9 +128,8 @@ class _Ctx:
 
 
 def _product(session: Session, tenant_id: int, ref: str) -> Product | None:
-    try:
-        pk = int(ref)
-    except ValueError:
+    pk = bulk.product_pk(ref)
+    if pk is None:
         return None
     product = session.get(Product, pk)
     return product if product is not None and product.tenant_id == tenant_id else None
@@ -453,6 +467,11 @@ def _cursor(session: Session) -> SalesCursor:
     return session.exec(select(SalesCursor).where(SalesCursor.name == CURSOR).with_for_update()).one()
 
 
+def _event_key(event: Event) -> str:
+    key = event.data.get(bus.EVENT_KEYS.get(event.type, ""), "") if isinstance(event.data, dict) else ""
+    return str(key or "")
+
+
 def _apply_one(session: Session, event: Event, place: tuple[Store, str], settled: bool) -> str:
     ctx = _Ctx(session, event, *place)
     try:
@@ -461,36 +480,96 @@ def _apply_one(session: Session, event: Event, place: tuple[Store, str], settled
     except Exception as exc:  # a bug on one event: rolled back alone, reported, the rest goes on
         log.exception("sales: event %s (%s) failed", event.id, event.type)
         with session.begin_nested():
-            ctx.problem("", "error", f"{type(exc).__name__}: {exc}")
+            ctx.problem(_event_key(event), "error", f"{type(exc).__name__}: {exc}")
         return REJECTED
 
 
+def _places(session: Session, device_ids: Collection[int]) -> dict[int, tuple[Store, str] | None]:
+    """Store and lane code (the device's code) of each device, in one query; ``None``: not in a store."""
+    out: dict[int, tuple[Store, str] | None] = dict.fromkeys(device_ids)
+    if not device_ids:
+        return out
+    rows = session.exec(select(Device.id, Device.code, Store).join(Gateway, col(Gateway.id) == Device.gateway_id)
+                        .join(Store, col(Store.id) == Gateway.store_id).where(col(Device.id).in_(sorted(device_ids))))
+    for device_id, code, store in rows:
+        if device_id is not None:
+            out[device_id] = (store, code)
+    return out
+
+
+def _apply_sales(session: Session, items: list[bulk.Item]) -> dict[int, str]:
+    """The page fast path for consecutive ``sale_completed`` events; what it sets aside goes per event, in order.
+
+    The fast path runs in a savepoint of its own: should it fail outside its own fallbacks (a bug in
+    it), it is rolled back whole and every one of its events goes the per-event way.
+    """
+    try:
+        with session.begin_nested():
+            done = bulk.apply_sales(session, items)
+    except Exception:
+        log.exception("sales: the fast path failed on %d sales; they are applied one by one", len(items))
+        done = bulk.Outcome(aside=list(items))
+    outcomes = dict.fromkeys(done.stored, STORED) | dict.fromkeys(done.duplicate, DUPLICATE)
+    for it in done.aside:
+        outcomes[it.pk] = _apply_one(session, it.event, (it.store, it.lane), False)
+    return outcomes
+
+
+def _resolve(session: Session, outcomes: dict[int, str], now: datetime) -> None:
+    """Rejections of events that have now been applied (read again before the cursor passed them) are resolved."""
+    applied = [pk for pk, outcome in outcomes.items() if outcome in (STORED, DUPLICATE)]
+    if not applied:
+        return
+    for problem in session.exec(select(SalesProblem).where(  # a range of the (event_id, …) index: no id list
+            col(SalesProblem.event_id).between(min(applied), max(applied)), col(SalesProblem.code).in_(REJECTIONS),
+            col(SalesProblem.resolved_at).is_(None))):
+        if outcomes.get(problem.event_id) in (STORED, DUPLICATE):
+            problem.resolved_at, problem.resolution = now, outcomes[problem.event_id]
+            session.add(problem)
+
+
 def _page(session: Session, after: int, now: datetime, settle_s: float, counts: Counter[str]) -> tuple[int, int]:
-    """Apply one page of events after ``after`` (committed here); returns (last id read, events read)."""
+    """Apply one page of events after ``after`` (committed here); returns (last id read, events read).
+
+    Events are applied in id order, except that consecutive ``sale_completed`` events are collected
+    and written together by the fast path (:mod:`cloud.sales.bulk`) just before the next event that
+    could depend on them (a cancellation or a return, which may name one of those sales) and at the
+    end of the page; shifts and cash movements touch none of a sale's rows and do not interrupt a batch.
+    """
     cursor = _cursor(session)
     after = max(after, cursor.event_cursor)
     events = list(session.exec(select(Event).where(col(Event.id) > after, col(Event.type).in_(bus.LANE_EVENTS))
                                .order_by(col(Event.id)).limit(PAGE)))
     settled_at = now - timedelta(seconds=settle_s)
-    places: dict[int, tuple[Store, str] | None] = {}
-    moving = True
+    places = _places(session, {e.device_id for e in events})
+    outcomes: dict[int, str] = {}
+    pending: list[bulk.Item] = []
     deferred: list[tuple[Event, tuple[Store, str]]] = []
+
+    def flush() -> None:
+        if pending:
+            outcomes.update(_apply_sales(session, pending))
+            pending.clear()
+
     for event in events:
         assert event.id is not None
-        if event.device_id not in places:
-            device = session.get(Device, event.device_id)
-            gateway = session.get(Gateway, device.gateway_id) if device else None
-            store = session.get(Store, gateway.store_id) if gateway else None
-            places[event.device_id] = (store, device.code) if store and device else None
-        place = places[event.device_id]
-        settled = event.received_at <= settled_at
-        outcome = IGNORED
-        if not isinstance(event.data, dict) or "lane" not in event.data:
-            pass  # the fiscal register's own shift_opened/shift_closed: not a lane event
-        elif place is not None:
-            outcome = _apply_one(session, event, place, settled)
+        place = places.get(event.device_id)
+        if not isinstance(event.data, dict) or "lane" not in event.data or place is None:
+            outcomes[event.id] = IGNORED  # e.g. the fiscal register's own shift_opened/shift_closed
+        elif event.type == bus.EVENT_SALE_COMPLETED:
+            pending.append(bulk.Item(event, *place))
+        else:
+            if event.type in _AFTER_SALES:
+                flush()
+            outcome = outcomes[event.id] = _apply_one(session, event, place, event.received_at <= settled_at)
             if outcome == DEFERRED:
                 deferred.append((event, place))
+    flush()
+    moving = True
+    for event in events:
+        assert event.id is not None
+        outcome = outcomes[event.id]
+        settled = event.received_at <= settled_at
         if outcome != DEFERRED:
             counts[outcome] += 1
         if moving and settled and outcome != DEFERRED:
@@ -498,7 +577,10 @@ def _page(session: Session, after: int, now: datetime, settle_s: float, counts: 
         else:
             moving = False
     for event, place in deferred:  # a return read before its sale, which came later in this page
-        counts[_apply_one(session, event, place, False)] += 1
+        assert event.id is not None
+        outcome = outcomes[event.id] = _apply_one(session, event, place, False)
+        counts[outcome] += 1
+    _resolve(session, outcomes, utcnow())
     cursor.updated_at = utcnow()
     session.add(cursor)
     session.commit()
@@ -514,6 +596,81 @@ def ingest(factory: sessionmaker[Session], now: datetime | None = None, settle_s
             after, read = _page(session, after, now or utcnow(), settle_s, counts)
         if read < PAGE:
             return counts
+
+
+# ---------------------------------------------------------------- rejected events, again
+
+
+@dataclass(frozen=True)
+class Retried:
+    """A retry's answer: the problem as it is now, what applying the event gave, whether it was applied now."""
+
+    problem: SalesProblem
+    outcome: str
+    applied: bool
+
+
+def retry(factory: sessionmaker[Session], tenant_id: int, problem_id: int) -> Retried:
+    """Apply a rejected event (``bad_payload``, ``error``) again, after a fix; exactly once.
+
+    The cursor has moved past it (one bad event must not block its store), so nothing else will
+    read it again. The retry takes the cursor's lock (never beside a page of the poll or another
+    retry) and the problem's row; a problem already resolved answers with its resolution and
+    applies nothing. Applying goes through the per-event path, so its keys (``sale_id``…) keep it
+    exactly once: a sale that came in meanwhile in another event makes it a ``duplicate``. Stored
+    or duplicate resolves every rejection of the event; rejected again counts a retry.
+    """
+    with unit_of_work(factory) as session:
+        _cursor(session)
+        problem = session.exec(select(SalesProblem).where(SalesProblem.id == problem_id,
+                                                          SalesProblem.tenant_id == tenant_id).with_for_update()).first()
+        if problem is None:
+            raise NotFound(f"проблема {problem_id} не найдена", code="problem_not_found")
+        if problem.code not in REJECTIONS:
+            raise Conflict(f"проблема {problem_id} ({problem.code}) не отказ: событие учтено, повторять нечего",
+                           code="problem_not_retryable")
+        if problem.resolved_at is not None:
+            return Retried(problem, problem.resolution, applied=False)
+        event = session.get(Event, problem.event_id)
+        place = _places(session, [event.device_id])[event.device_id] if event is not None else None
+        if event is None or event.tenant_id != tenant_id or place is None:
+            raise Conflict(f"событие {problem.event_id} не найдено или его касса больше не относится к магазину",
+                           code="event_gone")
+        outcome = _apply_one(session, event, place, True)
+        if outcome in (STORED, DUPLICATE):
+            now = utcnow()
+            for row in session.exec(select(SalesProblem).where(
+                    SalesProblem.event_id == problem.event_id, col(SalesProblem.code).in_(REJECTIONS),
+                    col(SalesProblem.resolved_at).is_(None))):
+                row.resolved_at, row.resolution = now, outcome
+                session.add(row)
+        else:
+            problem.retries += 1
+            session.add(problem)
+        session.commit()
+        log.info("sales: rejected event %s retried: %s", problem.event_id, outcome)
+        return Retried(problem, outcome, applied=True)
+
+
+def retry_rejected(factory: sessionmaker[Session], tenant_id: int) -> Counter[str]:
+    """:func:`retry` every unresolved rejection of the tenant, oldest first, each in its own transaction."""
+    with unit_of_work(factory) as session:
+        ids = list(session.exec(select(SalesProblem.id).where(
+            SalesProblem.tenant_id == tenant_id, col(SalesProblem.code).in_(REJECTIONS),
+            col(SalesProblem.resolved_at).is_(None)).order_by(col(SalesProblem.id))))
+    counts: Counter[str] = Counter()
+    for problem_id in ids:
+        if problem_id is None:
+            continue
+        try:
+            done = retry(factory, tenant_id, problem_id)
+        except CloudError as exc:
+            log.warning("sales: problem %s not retried: %s", problem_id, exc.message)
+            counts["skipped"] += 1
+            continue
+        if done.applied:  # another rejection of the same event, resolved by an earlier one, is not counted
+            counts[done.outcome] += 1
+    return counts
 
 
 @shared_task(name="cloud.sales.ingest", ignore_result=False)  # type: ignore[untyped-decorator]

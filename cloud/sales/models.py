@@ -214,7 +214,12 @@ class CashMovement(SQLModel, table=True):
 
 
 class SalesProblem(SQLModel, table=True):
-    """Something an event could not do (unknown product, ledger refusal, bad payload…), reported once."""
+    """Something an event could not do (unknown product, ledger refusal, bad payload…), reported once.
+
+    A *rejection* (``bad_payload``, ``error``: the event was rolled back whole, nothing of it is
+    stored) keeps the event's id so the event can be applied again after a fix (``POST
+    /sales/problems/{id}/retry``): the cursor has moved past it so that it never blocks its store.
+    """
 
     __tablename__ = "sales_problems"
     __table_args__ = (UniqueConstraint("event_id", "code", "ref"), Index("ix_sales_problems_tenant_id", "tenant_id"))
@@ -229,6 +234,12 @@ class SalesProblem(SQLModel, table=True):
     code: str = Field(max_length=32)
     detail: str = Field(default="", max_length=500)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
+    resolved_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+    """A rejected event applied since (by a retry, or read again by the poll before the cursor passed it)."""
+    resolution: str = Field(default="", max_length=16)
+    """What applying it again gave: ``stored`` or ``duplicate`` (its sale had come in another event)."""
+    retries: int = 0
+    """Retries of a rejected event that were rejected again."""
 
 
 class SalesCursor(SQLModel, table=True):

@@ -76,6 +76,32 @@ class IngestResult(BaseModel):
     counts: dict[str, int]
 
 
+class RetryResult(BaseModel):
+    outcome: str
+    """``stored``, ``duplicate`` (its sale came in another event) or ``rejected`` (again)."""
+    applied: bool
+    """False: the problem was resolved before; nothing was applied now."""
+    problem: service.ProblemPublic
+
+
+@router.post("/sales/problems/retry", response_model=IngestResult)
+def retry_rejected(factory: SessionFactoryDep, tenant_id: TenantId) -> IngestResult:
+    """Apply every rejected event of the tenant again (after a fix), each exactly once; the counts of outcomes."""
+    return IngestResult(counts=dict(ingestion.retry_rejected(factory, tenant_id)))
+
+
+@router.post("/sales/problems/{problem_id}/retry", response_model=RetryResult)
+def retry_problem(problem_id: int, factory: SessionFactoryDep, tenant_id: TenantId) -> RetryResult:
+    """Apply a rejected event (``bad_payload``, ``error``) again after a fix, exactly once.
+
+    The cursor moved past it so that it never blocked its store; this is how it is not lost. A
+    problem that is not a rejection is 409 (its event is stored); a resolved one answers with
+    its resolution and applies nothing."""
+    done = ingestion.retry(factory, tenant_id, problem_id)
+    return RetryResult(outcome=done.outcome, applied=done.applied,
+                       problem=service.ProblemPublic.model_validate(done.problem, from_attributes=True))
+
+
 @router.post("/sales/ingest", response_model=IngestResult)
 def ingest_now(factory: SessionFactoryDep, _tenant_id: TenantId) -> IngestResult:
     """Apply the lane events that have arrived so far (what the periodic task does)."""

@@ -167,6 +167,9 @@ class ProblemPublic(BaseModel):
     code: str
     detail: str
     created_at: datetime
+    resolved_at: datetime | None = None
+    resolution: str = ""
+    retries: int = 0
 
 
 class ReportRow(BaseModel):

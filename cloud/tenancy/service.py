@@ -2,14 +2,26 @@
 
 The plaintext token exists only in the return value of :func:`create_tenant` / :func:`issue_token`;
 the database keeps its SHA-256 hash and a short prefix to recognise it in lists.
+
+Token cache: an API process remembers a token it resolved (its hash → the user and tenant) for
+``TOKEN_CACHE_TTL_S`` (5 s), so a request does not read three tables first. Revocation is
+therefore honoured at once in the process that revoked (:func:`revoke_token` forgets the entry)
+and within 5 s in every other process; so is any change to the user or tenant row. Only valid
+tokens are cached: an invalid or revoked one is looked up every time.
 """
 
 from __future__ import annotations
 
 import hashlib
 import secrets
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any
 
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import make_transient_to_detached
 from sqlmodel import Session, select
 
 from cloud.base import utcnow
@@ -18,6 +30,64 @@ from cloud.tenancy.models import ApiToken, Role, Tenant, User
 from protocols.bus import TopicError, check_id
 
 TOKEN_PREFIX = "vtk_"
+TOKEN_CACHE_TTL_S = 5.0
+TOKEN_CACHE_MAX = 10_000
+
+
+class TokenCache:
+    """Token hash → (user, tenant) for ``ttl_s`` seconds; thread-safe, bounded (LRU).
+
+    It keeps column values, not ORM objects: every hit builds a fresh detached ``User`` and
+    ``Tenant``, so no two requests share an instance a session could attach or change.
+    """
+
+    def __init__(self, ttl_s: float = TOKEN_CACHE_TTL_S, max_entries: int = TOKEN_CACHE_MAX,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.ttl_s = ttl_s
+        self.max_entries = max_entries
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._entries: OrderedDict[str, tuple[float, dict[str, Any], dict[str, Any]]] = OrderedDict()
+
+    def get(self, token: str) -> tuple[User, Tenant] | None:
+        key = hash_token(token)
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None:
+                return None
+            if entry[0] <= self._clock():
+                del self._entries[key]
+                return None
+            self._entries.move_to_end(key)
+        return _detached(User, entry[1]), _detached(Tenant, entry[2])
+
+    def put(self, token: str, user: User, tenant: Tenant) -> None:
+        if self.ttl_s <= 0:
+            return
+        entry = (self._clock() + self.ttl_s, user.model_dump(), tenant.model_dump())
+        with self._lock:
+            self._entries[hash_token(token)] = entry
+            self._entries.move_to_end(hash_token(token))
+            while len(self._entries) > self.max_entries:
+                self._entries.popitem(last=False)
+
+    def forget_hash(self, token_hash: str) -> None:
+        with self._lock:
+            self._entries.pop(token_hash, None)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+
+def _detached(model: Any, values: dict[str, Any]) -> Any:
+    obj = model(**values)
+    make_transient_to_detached(obj)  # "persistent elsewhere": never INSERTed by accident
+    return obj
+
+
+TOKEN_CACHE = TokenCache()
+"""The process's cache (used by ``cloud.deps.get_caller``)."""
 
 
 def hash_token(token: str) -> str:
@@ -61,6 +131,19 @@ def create_tenant(session: Session, slug: str, name: str) -> tuple[Tenant, User,
     return tenant, user, token
 
 
+def authenticate_cached(session_factory: Callable[[], Session], token: str,
+                        cache: TokenCache | None = None) -> tuple[User, Tenant]:
+    """:func:`authenticate` through ``cache`` (the process's by default); see the module doc."""
+    cache = TOKEN_CACHE if cache is None else cache
+    hit = cache.get(token)
+    if hit is not None:
+        return hit
+    with session_factory() as session:
+        user, tenant = authenticate(session, token)
+    cache.put(token, user, tenant)
+    return user, tenant
+
+
 def authenticate(session: Session, token: str) -> tuple[User, Tenant]:
     """The user and tenant of a valid, unrevoked token, else :class:`Unauthorized`."""
     row = session.exec(
@@ -83,3 +166,6 @@ def revoke_token(session: Session, token: str) -> None:
     if api_token is not None and api_token.revoked_at is None:
         api_token.revoked_at = utcnow()
         session.add(api_token)
+    # This process stops accepting it now (even before the commit: refusing early is safe);
+    # other API processes within TOKEN_CACHE_TTL_S.
+    TOKEN_CACHE.forget_hash(hash_token(token))

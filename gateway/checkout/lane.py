@@ -922,7 +922,8 @@ def _fiscal_data(doc: dict[str, Any]) -> ev.FiscalData:
     return ev.FiscalData(
         fd_number=doc.get("fd_number", 0), fiscal_sign=doc.get("fiscal_sign", 0), fn_number=doc.get("fn_number"),
         shift_number=doc.get("shift_number"), receipt_number=doc.get("receipt_number"),
-        issued_at=doc.get("issued_at") or dt.datetime.now(dt.UTC),
+        issued_at=(dt.datetime.fromisoformat(str(doc["issued_at"])).astimezone(dt.UTC)  # the FN's clock: naive, local
+                   if doc.get("issued_at") else dt.datetime.now(dt.UTC)),
     )
 
 

@@ -29,7 +29,6 @@ at most (``"0.734"`` kg); datetimes are UTC.
 from __future__ import annotations
 
 import re
-from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Literal
 
@@ -203,7 +202,7 @@ class FiscalData(_Model):
     fn_number: str | None
     shift_number: int | None
     receipt_number: int | None
-    issued_at: datetime
+    issued_at: UtcDatetime  # the contract is UTC: a naive FN clock is converted by the lane
 
 
 class Cashier(_Model):

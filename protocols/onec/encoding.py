@@ -50,6 +50,7 @@ _DECLARED = {
 }
 # The key's byte form is different in each of these, so at most one of them can match.
 _CANDIDATES = (Encoding.UTF8, Encoding.WINDOWS, Encoding.DOS)
+_CANDIDATE_BYTES = tuple((c, _SECTION.encode(c.codec), _KEY.encode(c.codec)) for c in _CANDIDATES)
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,19 +83,23 @@ def detect_encoding(data: bytes) -> DetectedEncoding:
     """Return the encoding of ``data``; raise if it is not a 1CClientBankExchange file at all."""
     has_bom = data.startswith(_BOM)
     body = data[len(_BOM) :] if has_bom else data
-    first = body.split(b"\n", 1)[0].strip(b"\r\n\t ")
+    newline = body.find(b"\n")
+    first = (body if newline < 0 else body[:newline]).strip(b"\r\n\t ")
     if first != MAGIC.encode("ascii"):
         raise NotBankExchangeFile(
             f"это не файл обмена с клиент-банком: первая строка должна быть «{MAGIC}»", line=1
         )
-    lines = body.split(b"\n")
-    for number, raw in enumerate(lines, start=1):
-        stripped = raw.strip(b"\r\t ")
-        for candidate in _CANDIDATES:
-            if stripped.startswith(_SECTION.encode(candidate.codec)):
+    # The header is a few lines at the top: walk the lines lazily instead of splitting a
+    # whole statement (tens of megabytes) into a list only to look at its first twenty.
+    number, begin = 0, 0
+    while True:
+        number += 1
+        end = body.find(b"\n", begin)
+        stripped = (body[begin:] if end < 0 else body[begin:end]).strip(b"\r\t ")
+        for candidate, section, key in _CANDIDATE_BYTES:
+            if stripped.startswith(section):
                 # The header ends at the first section: the key was never declared.
                 return _undeclared(has_bom, number)
-            key = _KEY.encode(candidate.codec)
             if stripped.startswith(key):
                 value_bytes = stripped[len(key) :]
                 try:
@@ -104,7 +109,9 @@ def detect_encoding(data: bytes) -> DetectedEncoding:
                 declared = parse_declared(value, number)
                 actual = Encoding.UTF8 if has_bom else candidate
                 return DetectedEncoding(actual=actual, declared=declared, line=number, has_bom=has_bom)
-    return _undeclared(has_bom, len(lines))
+        if end < 0:
+            return _undeclared(has_bom, number)
+        begin = end + 1
 
 
 def _undeclared(has_bom: bool, line: int) -> DetectedEncoding:

@@ -23,6 +23,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
+from typing import NamedTuple
 
 from protocols.onec.bank_models import BankDocument, Party, StatementFile
 
@@ -49,24 +50,41 @@ class AccountOperation:
     @property
     def booked_on(self) -> dt.date:
         """The date money moved on our side; the document date when the bank left it blank."""
-        d = self.document
-        moved = d.debited_on if self.direction is Direction.OUTFLOW else d.credited_on
-        return moved or d.date
+        return booked_date(self.direction, self.document)
 
     @property
     def dedupe_key(self) -> str:
         return dedupe_key(self)
 
 
+class OwnSide(NamedTuple):
+    """An :class:`AccountOperation`'s fields with its dedupe key and counterparty, as a plain
+    tuple: what a caller that reads every operation of a big statement once needs."""
+
+    key: str
+    account: str
+    direction: Direction
+    document: BankDocument
+    counterparty: Party
+
+
+def booked_date(direction: Direction, d: BankDocument) -> dt.date:
+    """The date money moved on the own account's side; the document date when the bank left it blank."""
+    moved = d.debited_on if direction is Direction.OUTFLOW else d.credited_on
+    return moved or d.date
+
+
 def dedupe_key(op: AccountOperation) -> str:
     """Stable identity of an operation across re-exports (see the module docstring)."""
-    d = op.document
-    other = op.counterparty
+    return _key(op.account, op.direction, op.document, op.counterparty)
+
+
+def _key(account: str, direction: Direction, d: BankDocument, other: Party) -> str:
     kopecks = int((d.amount * 100).to_integral_value())
     number = d.number.strip().lstrip("0") or "0"
     parts = (
-        op.account,
-        op.direction.value,
+        account,
+        direction.value,
         d.date.isoformat(),
         number,
         str(kopecks),
@@ -82,17 +100,26 @@ def _account_of(party: Party) -> str:
 
 def operations(statement: StatementFile) -> Iterator[AccountOperation]:
     """Every (own account, direction, document), each dedupe key once, in file order."""
+    for side in own_sides(statement):
+        yield AccountOperation(side.account, side.direction, side.document)
+
+
+def own_sides(statement: StatementFile) -> list[OwnSide]:
+    """:func:`operations` as :class:`OwnSide` tuples, for a caller that needs the keys and the
+    counterparties of a big statement: each key computed once, no AccountOperation built."""
     own = statement.own_accounts
     seen: set[str] = set()
+    out: list[OwnSide] = []
     for document in statement.documents:
-        for direction, party in ((Direction.OUTFLOW, document.payer), (Direction.INFLOW, document.payee)):
-            account = _account_of(party)
+        payer, payee = document.payer, document.payee
+        for direction, party, other in ((Direction.OUTFLOW, payer, payee), (Direction.INFLOW, payee, payer)):
+            account = party.account or party.settlement_account
             if account in own:
-                op = AccountOperation(account, direction, document)
-                key = op.dedupe_key
+                key = _key(account, direction, document, other)
                 if key not in seen:
                     seen.add(key)
-                    yield op
+                    out.append(OwnSide(key, account, direction, document, other))
+    return out
 
 
 def unassigned_documents(statement: StatementFile) -> list[BankDocument]:
@@ -118,7 +145,9 @@ class BalanceDifference:
         return self.actual - self.expected
 
 
-def check_balances(statement: StatementFile) -> list[BalanceDifference]:
+def check_balances(
+    statement: StatementFile, ops: Iterable[AccountOperation | OwnSide] | None = None
+) -> list[BalanceDifference]:
     """Check every account section against itself and against the documents.
 
     - ``closing_mismatch``: НачальныйОстаток + ВсегоПоступило − ВсегоСписано ≠ КонечныйОстаток;
@@ -126,10 +155,11 @@ def check_balances(statement: StatementFile) -> list[BalanceDifference]:
       of the documents on that account (a statement with documents missing or extra);
     - ``documents_closing_mismatch``: opening + documents' inflow − outflow ≠ closing.
     Checks whose inputs the bank left out are skipped. Returns an empty list when all agree.
+    ``ops``: the statement's :func:`operations` (or :func:`own_sides`), when the caller has them.
     """
     inflow: dict[str, Decimal] = {}
     outflow: dict[str, Decimal] = {}
-    for op in operations(statement):
+    for op in operations(statement) if ops is None else ops:
         bucket = inflow if op.direction is Direction.INFLOW else outflow
         bucket[op.account] = bucket.get(op.account, Decimal("0.00")) + op.document.amount
     out: list[BalanceDifference] = []

@@ -107,3 +107,54 @@ def test_healthz_reports_db_and_mqtt_without_auth(api) -> None:
 
     wait_for(lambda: api.get("/healthz").json()["mqtt"])
     assert api.get("/healthz").json() == {"status": "ok", "db": True, "mqtt": True}
+
+
+def test_token_cache_honours_revocation_at_once_here_and_within_the_ttl_elsewhere(api, sessions, tenant,
+                                                                                 monkeypatch) -> None:
+    """A token resolved once is served from the process's cache: revoked in this process → 401 at
+    once; revoked by another process (the row changed behind the cache) → 401 once the TTL passed."""
+    from sqlmodel import select
+
+    from cloud.tenancy import service as tenancy
+    from cloud.tenancy.models import ApiToken
+
+    now = [1000.0]
+    cache = tenancy.TokenCache(ttl_s=5.0, clock=lambda: now[0])
+    monkeypatch.setattr(tenancy, "TOKEN_CACHE", cache)
+    headers = {"Authorization": f"Bearer {tenant[2]}"}
+    assert api.get("/api/v1/stores", headers=headers).status_code == 200
+    assert cache.get(tenant[2]) is not None, "a valid token is cached"
+    # another process revokes it: written straight to the row, this process's cache does not know
+    with unit_of_work(sessions) as session:
+        row = session.exec(select(ApiToken).where(ApiToken.token_hash == tenancy.hash_token(tenant[2]))).one()
+        row.revoked_at = datetime.now(UTC)
+        session.add(row)
+        session.commit()
+    now[0] += 4.9
+    assert api.get("/api/v1/stores", headers=headers).status_code == 200, "still within the TTL"
+    now[0] += 0.2
+    r = api.get("/api/v1/stores", headers=headers)
+    assert r.status_code == 401 and r.json()["code"] == "token_revoked"
+    assert cache.get(tenant[2]) is None, "a revoked token is never cached"
+    # revoked in this process: refused at once, even with a fresh cache entry
+    with unit_of_work(sessions) as session:
+        _t, _u, token2 = create_tenant(session, tenant[1] + "c", "Третья сеть")
+    headers2 = {"Authorization": f"Bearer {token2}"}
+    assert api.get("/api/v1/stores", headers=headers2).status_code == 200 and cache.get(token2) is not None
+    with unit_of_work(sessions) as session:
+        tenancy.revoke_token(session, token2)
+        session.commit()
+    r = api.get("/api/v1/stores", headers=headers2)
+    assert r.status_code == 401 and r.json()["code"] == "token_revoked"
+
+
+def test_cached_callers_are_fresh_detached_copies(sessions, tenant) -> None:
+    from sqlalchemy import inspect as sa_inspect
+
+    from cloud.tenancy import service as tenancy
+
+    cache = tenancy.TokenCache()
+    user, t = tenancy.authenticate_cached(sessions, tenant[2], cache)
+    (u1, t1), (u2, _t2) = cache.get(tenant[2]), cache.get(tenant[2])  # type: ignore[misc]
+    assert u1 is not u2 and (u1.id, t1.id, t1.slug) == (user.id, t.id, tenant[1])
+    assert sa_inspect(u1).detached and sa_inspect(t1).detached

@@ -10,6 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from cloud.app import create_app
+from cloud.db import unit_of_work
 from protocols.bus import (
     Command,
     DeviceInfo,
@@ -135,3 +136,74 @@ def test_gateway_command_round_trip_and_validation(api, store) -> None:
     r = api.post(f"/api/v1/gateways/{gateway_id}/commands", json={"action": "ping"},
                  headers={**headers, "Idempotency-Key": "bad/key"})
     assert r.status_code == 422 and r.json()["code"] == "invalid_idempotency_key"
+
+
+def test_two_concurrent_posts_with_the_same_key_publish_once_and_both_get_the_reply(api, store, sessions) -> None:
+    """The second POST arrives while the first waits: it publishes nothing (exactly one command on
+    the bus), waits for the same reply, and both answer 200 with it. The row was committed, marked
+    published, before the publish."""
+    import threading
+    import time
+
+    from sqlmodel import select
+
+    from cloud.commands.models import Command as CommandRow
+
+    gw, headers, device_id, _ = store
+    seen_rows: list[tuple[str, int]] = []
+
+    def slow_done(g: FakeGateway, topic: str, payload: bytes) -> None:
+        cid = decode(Command, payload).command_id
+        with sessions() as session:  # the row exists (and says published) before the gateway hears it
+            row = session.exec(select(CommandRow).where(CommandRow.command_id == cid)).one()
+            seen_rows.append((row.status, row.publish_count))
+        time.sleep(0.4)  # both requests are waiting now
+        answer_done(g, topic, payload)
+
+    gw.on_command = slow_done
+    body = {"action": "print", "args": {"n": 7}, "idempotency_key": "twice-1", "timeout_s": 5}
+    results: list = []
+
+    def post() -> None:
+        results.append(api.post(f"/api/v1/devices/{device_id}/commands", json=body, headers=headers))
+
+    threads = [threading.Thread(target=post) for _ in range(2)]
+    threads[0].start()
+    wait_for(lambda: gw.commands)
+    threads[1].start()
+    for t in threads:
+        t.join(10)
+    assert [r.status_code for r in results] == [200, 200], [r.text for r in results]
+    assert {r.json()["result"]["echo"]["n"] for r in results} == {7}
+    assert len(gw.commands) == 1, "exactly one publish"
+    assert seen_rows == [("pending", 1)]
+    time.sleep(0.3)
+    assert len(gw.commands) == 1
+
+
+def test_a_reply_the_consumer_has_not_stored_yet_is_what_get_shows(api, store, sessions) -> None:
+    """The request path writes nothing after the publish; a GET right after the 200 still shows
+    the final status (this process heard it), and the consumer's row catches up."""
+    from sqlmodel import select
+
+    from cloud.commands.models import Command as CommandRow
+
+    gw, headers, device_id, _ = store
+    gw.on_command = answer_done
+    r = api.post(f"/api/v1/devices/{device_id}/commands", json={"action": "print", "idempotency_key": "seen-1"},
+                 headers=headers)
+    assert r.status_code == 200 and r.json()["status"] == "done"
+
+    def stored_status() -> str:
+        with sessions() as session:
+            return session.exec(select(CommandRow).where(CommandRow.command_id == "seen-1")).one().status
+
+    wait_for(lambda: stored_status() == "done")  # the consumer stored it (the API did not)
+    with unit_of_work(sessions) as session:  # make the stored row lag behind, as if not consumed yet
+        row = session.exec(select(CommandRow).where(CommandRow.command_id == "seen-1")).one()
+        row.status, row.result = "accepted", None
+        session.add(row)
+        session.commit()
+    got = api.get("/api/v1/commands/seen-1", headers=headers).json()
+    assert got["status"] == "done" and got["result"] == r.json()["result"]
+    assert stored_status() == "accepted", "a GET never writes"

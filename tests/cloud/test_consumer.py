@@ -362,3 +362,61 @@ def encode_event(seq: int) -> bytes:
     from protocols.bus import encode
 
     return encode(BusEvent(session=1, seq=seq, data={"net": "1.000"}))
+
+
+# ---------------------------------------------------------------- command replies (the one-statement path)
+
+
+def test_replies_only_move_a_command_forward_whatever_order_and_batch_they_arrive_in(
+    settings, tenant, sessions
+) -> None:
+    """Replies in one batch and across batches: a late ``accepted`` never undoes ``done``, a
+    ``progress`` may repeat, a reply from another gateway or for an unknown command changes nothing."""
+    from datetime import UTC, datetime
+
+    from cloud.commands import service
+    from cloud.db import unit_of_work
+    from protocols.bus import GatewayAddress, encode
+
+    consumer = BusConsumer(settings)
+    consumer._client = AckRecorder()  # type: ignore[assignment]
+    a = GatewayAddress(tenant[1], "s1", "gw1", settings.bus_root)
+    other = GatewayAddress(tenant[1], "s1", "gw2", settings.bus_root)
+    consumer._run_batch(_batch(consumer, [(a.state(), encode(GatewayState(online=True, session=1))),
+                                          (other.state(), encode(GatewayState(online=True, session=1)))]))
+    with unit_of_work(sessions) as session:
+        gw = session.exec(select(Gateway).where(Gateway.code == "gw1")).one()
+        for key in ("c-1", "c-2"):
+            service.create_or_get(session, tenant_id=tenant[0], gateway=gw, device=None, action="ping", args={},
+                                  key=key, ttl_s=60, now=datetime.now(UTC))
+
+    def reply(address, cid, status, **kw):
+        return address.reply(cid), encode(Reply(session=1, command_id=cid, status=status, **kw))
+
+    def status(cid):
+        return next(c for c in rows(sessions, Command) if c.command_id == cid)
+
+    # one batch, out of order: done first, then a stale accepted and progress
+    consumer._run_batch(_batch(consumer, [
+        reply(a, "c-1", ReplyStatus.DONE, result={"pong": True}),
+        reply(a, "c-1", ReplyStatus.ACCEPTED),
+        reply(a, "c-1", ReplyStatus.PROGRESS, stage="late"),
+    ]))
+    c1 = status("c-1")
+    assert (c1.status, c1.result, c1.stage) == ("done", {"pong": True}, None)
+    # in order across batches, progress repeating, then a final one that must stay final
+    consumer._run_batch(_batch(consumer, [reply(a, "c-2", ReplyStatus.ACCEPTED),
+                                          reply(a, "c-2", ReplyStatus.PROGRESS, stage="card")]))
+    consumer._run_batch(_batch(consumer, [reply(a, "c-2", ReplyStatus.PROGRESS, stage="pin")]))
+    assert (status("c-2").status, status("c-2").stage) == ("progress", "pin")
+    consumer._run_batch(_batch(consumer, [
+        reply(other, "c-2", ReplyStatus.FAILED, code="x"),  # another gateway cannot finish it
+        reply(a, "nope", ReplyStatus.DONE),  # unknown command: ignored
+        reply(a, "c-2", ReplyStatus.FAILED, code="declined", message="карта отклонена"),
+        reply(a, "c-2", ReplyStatus.DONE, result={"too": "late"}),
+    ]))
+    c2 = status("c-2")
+    assert (c2.status, c2.code, c2.message, c2.result) == ("failed", "declined", "карта отклонена", None)
+    assert consumer.stats["errors"] == 0 and consumer.stats["db_errors"] == 0
+    assert consumer._client.acks[-4:] == [1, 2, 3, 4]  # type: ignore[attr-defined]  # the last batch: all acked
+    consumer.engine.dispose()

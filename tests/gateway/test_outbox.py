@@ -164,3 +164,104 @@ def test_sender_refills_by_chunks_while_busy_and_loses_no_wakeup(tmp_path: Path)
         assert [s for _, s in link.published] == list(range(1, 12))
     finally:
         sender.stop()
+
+
+# ---------------------------------------------------------------- group commit, tail, broker limits
+
+
+def test_group_commit_every_caller_returns_only_once_its_own_row_is_in_the_file(tmp_path: Path) -> None:
+    """Appends queued while another commit runs share the next commit; each caller, the moment its
+    append returns, finds its row through a separate connection to the file."""
+    import sqlite3
+    import threading
+
+    ob = Outbox(tmp_path / "o.db")
+    commits: list[int] = []
+    real = ob._commit_group
+
+    def counting(group):  # type: ignore[no-untyped-def]
+        commits.append(len(group))
+        return real(group)
+
+    ob._commit_group = counting  # type: ignore[method-assign]
+    found: dict[int, bool] = {}
+    errors: list[BaseException] = []
+
+    def produce(k: int) -> None:
+        try:
+            event = ob.append(f"t/{k}", {"k": k}, session=1)
+            other = sqlite3.connect(tmp_path / "o.db")  # another reader of the file, not our connection
+            try:
+                row = other.execute("SELECT payload FROM outbox WHERE seq = ?", (event.seq,)).fetchone()
+            finally:
+                other.close()
+            found[k] = row is not None and json.loads(row[0])["data"] == {"k": k}
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=produce, args=(k,)) for k in range(6)]
+    with ob._lock:  # a commit "in progress": every producer queues behind it
+        for t in threads:
+            t.start()
+        wait_until(lambda: len(ob._waiting) == 6)
+        assert found == {}, "nobody returns before its commit"
+    for t in threads:
+        t.join(5)
+    assert errors == [] and found == {k: True for k in range(6)}
+    assert commits == [6], "the six queued appends shared one commit"
+    assert sorted(r.seq for r in ob.pending_after(0, 10)) == [1, 2, 3, 4, 5, 6]
+    for k in range(6, 9):  # a lone producer still commits alone, at once
+        ob.append("t", {"k": k}, session=1)
+    assert commits == [6, 1, 1, 1]
+
+
+def test_an_event_the_contract_refuses_fails_alone_in_its_group(tmp_path: Path) -> None:
+    import pytest
+    from pydantic import ValidationError
+
+    ob = Outbox(tmp_path / "o.db")
+    with pytest.raises(ValidationError):
+        ob.append("t", {"k": 1}, session=-1)
+    assert ob.append("t", {"k": 2}, session=1).seq == 1, "no seq was used up by the refused event"
+
+
+def test_rows_served_from_the_tail_are_the_rows_in_the_file(tmp_path: Path) -> None:
+    ob = Outbox(tmp_path / "o.db")
+    for n in range(10):
+        ob.append("t", {"n": n}, session=1)
+    ob.delete([1, 2, 5])
+    from_tail = ob.pending_after(0, 100)
+    ob._tail.clear()
+    ob._tail_from = ob.stats().last_seq + 1  # force the file
+    from_file = ob.pending_after(0, 100)
+    assert [(r.seq, r.topic, r.payload, r.session) for r in from_tail] == \
+        [(r.seq, r.topic, r.payload, r.session) for r in from_file]
+    assert [r.seq for r in from_file] == [3, 4, 6, 7, 8, 9, 10]
+    assert [r.seq for r in ob.pending_after(6, 2)] == [7, 8]
+    reopened = Outbox(tmp_path / "o.db")  # a new process: the tail is empty, everything from the file
+    assert [r.seq for r in reopened.pending_after(0, 100)] == [3, 4, 6, 7, 8, 9, 10]
+
+
+def test_sender_window_follows_the_brokers_receive_maximum(tmp_path: Path) -> None:
+    ob = Outbox(tmp_path / "o.db")
+    link = Link()
+    sender = _sender(ob, link, window=256)
+    assert (sender.window, sender.ack_batch) == (256, 128)
+    sender.broker_limits(20)  # MQTT 5 broker advertising Receive Maximum 20 (Mosquitto's default)
+    assert (sender.window, sender.ack_batch) == (20, 10)
+    sender.broker_limits(None)  # 3.1.1, or nothing advertised: the configured window
+    assert sender.window == 256
+    sender.broker_limits(65_535)
+    assert sender.window == 256
+    for n in range(30):
+        ob.append("t", {"n": n}, session=1)
+    sender.broker_limits(20)
+    sender.start()
+    try:
+        wait_until(lambda: len(link.published) == 20)
+        import time
+
+        time.sleep(0.1)
+        assert len(link.published) == 20, "never more in flight than the broker accepts"
+    finally:
+        sender.stop()

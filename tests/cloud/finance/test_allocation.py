@@ -207,3 +207,55 @@ def test_operations_from_a_parsed_statement() -> None:
     assert fee.booked_on == dt.date(2026, 3, 2) and fee.key.startswith("1c:")
     rules = [simple_rule("комиссии", Condition(direction=OUT, purpose_contains=("комиссия",)), "D.1.2.7")]
     assert [RuleSet(rules, TREE).allocate(o).status for o in ops].count(Status.AUTO) == 1
+
+
+def test_index_answers_as_every_rule_tried_in_order() -> None:
+    """The candidate index (INN, direction, own account; one search for all the purpose
+    keywords) only spares tests: the first match is the one trying every rule in priority
+    order finds, over a mixed set of rules and operations."""
+    import random
+
+    from cloud.finance.allocation import _matches
+
+    rng = random.Random(20260101)
+    inns = [f"77{k:08d}" for k in range(30)]
+    words = ["аренд", "аренда", "ренд", "договор 3x", "договор 3", "комисси", "возврат", "ё-мобиль", "ЗАРПЛАТ"]
+    rules = []
+    for i in range(300):
+        c: dict = {}
+        if rng.random() < 0.8:
+            c["counterparty_inns"] = frozenset(rng.sample(inns, rng.choice((1, 1, 2, 3))))
+        if rng.random() < 0.7:
+            c["direction"] = rng.choice((OUT, IN))
+        if rng.random() < 0.2:
+            c["own_accounts"] = frozenset(rng.sample(["A", "B", "C"], rng.choice((1, 2))))
+        if rng.random() < 0.35 or "counterparty_inns" not in c:
+            c["purpose_contains"] = tuple(rng.sample(words, rng.choice((1, 2))))
+        if rng.random() < 0.1:
+            c["purpose_excludes"] = (rng.choice(words),)
+        if rng.random() < 0.05:
+            c["purpose_regex"] = r"сч[её]т\w*\s*№\s*\d+"
+        if rng.random() < 0.1:
+            c["amount_min"] = D(rng.randrange(100, 5000))
+        if rng.random() < 0.05:
+            c["date_from"] = dt.date(2026, rng.randrange(1, 13), 1)
+        if rng.random() < 0.03:
+            c["counterparty_names"] = ('ООО "Молочный край"',)
+        direction = c.get("direction")
+        article = "D.1.1.1" if direction is IN else "D.1.2.1"
+        rules.append(simple_rule(f"r{i}", Condition(**c), article, priority=rng.choice((10, 50, 50, 90, 100)),
+                                 suggest_only=rng.random() < 0.05))
+    rs = RuleSet(rules, TREE)
+    purposes = ["Арендная плата", "Оплата по счёту № 15", "договор 3x поставка", "Возврат займа", "КОМИССИЯ банка",
+                "за ё-мобиль", "Зарплата за март", "что-то", "", "Оплата товара", "Поставка молока", "Услуги связи"]
+    seen: set[str | None] = set()
+    for _ in range(4000):
+        o = op(" ".join(rng.sample(purposes, rng.choice((1, 2)))), direction=rng.choice((OUT, IN)),
+               amount=f"{rng.randrange(1, 9000)}.00", inn=rng.choice(inns + ["1"] * 10), account=rng.choice("ABCD"),
+               day=dt.date(2026, rng.randrange(1, 13), 1),
+               name=rng.choice(('ООО "Молочный край"', "ИП Петров")))
+        purpose = normalise_text(o.purpose)
+        expected = next((c.rule for c in rs._compiled if _matches(c, o, purpose)), None)
+        assert rs.first_match(o) is expected, o
+        seen.add(expected.name if expected else None)
+    assert None in seen and len(seen) > 50  # no match, and many different first matches

@@ -135,6 +135,28 @@ def test_malformed_statement_is_refused_naming_line_and_field_and_imports_nothin
     assert r.status_code == 422 and r.json()["code"] == "unknown_account" and "40702810999999999999" in r.json()["detail"]
 
 
+def test_statement_as_a_multipart_upload(api, h) -> None:
+    """A browser's form: the file in the field ``file``, its name taken from the upload; a bad
+    file is refused the same way as a raw body, and a form without the file names the field."""
+    setup_chain(api, h)
+    r = api.post("/api/v1/finance/imports/bank-statement", headers=h,
+                 files={"file": ("kl_to_1c.txt", chain.statement(), "text/plain")})
+    assert r.status_code == 202, r.text
+    body = r.json()
+    assert body["state"] == "done" and body["created"] == 26 and body["file_name"] == "kl_to_1c.txt"
+    good = chain.statement().decode("cp1251").split("\r\n")
+    line = next(i for i, t in enumerate(good) if t.startswith("Дата=") and i > 20)
+    good[line] = "Дата=31.02.2026"
+    r = api.post("/api/v1/finance/imports/bank-statement?file_name=bad.txt", headers=h,
+                 files={"file": ("x.txt", "\r\n".join(good).encode("cp1251"), "application/octet-stream")})
+    assert r.status_code == 422 and r.json()["line"] == line + 1 and r.json()["field"] == "Дата", r.text
+    r = api.post("/api/v1/finance/imports/bank-statement", headers=h, data={"other": "x"},
+                 files={"attachment": ("a.txt", b"1CClientBankExchange", "text/plain")})
+    assert r.status_code == 422 and r.json()["code"] == "no_file", r.text
+    ops = api.get("/api/v1/finance/operations", headers=h, params={"date_from": JAN, "date_to": "2026-12-31", "limit": 1000}).json()
+    assert len(ops) == 26
+
+
 def _allocate_rest(api, h) -> None:
     assert api.post("/api/v1/finance/rules", headers=h, json=FEES_RULE).status_code == 201
     r = api.post("/api/v1/finance/allocate", headers=h, json={"date_from": JAN, "date_to": "2026-02-28"})

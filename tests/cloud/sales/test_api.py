@@ -7,6 +7,7 @@ import io
 import json
 import uuid
 from collections.abc import Iterator
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -143,3 +144,39 @@ def test_fiscalize_sends_the_lane_command_once(api: TestClient, lane: Lane, gate
     assert api.post(f"/api/v1/stores/{world.store}/fiscalize", json=unbalanced).status_code == 422
     no_lane = api.post(f"/api/v1/stores/{world.store2}/fiscalize", json=body)
     assert no_lane.status_code == 404 and no_lane.json()["code"] == "lane_not_found"
+
+
+def test_a_rejected_event_is_retried_through_the_api(api: TestClient, world: World, lane: Lane,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    from cloud.sales import bulk
+    from cloud.sales import ingest as ingestion
+
+    def broken(*_args: Any) -> Any:
+        raise RuntimeError("ошибка в коде")
+
+    lane.ingest(settle_s=0)
+    monkeypatch.setattr(bulk, "_day", broken)
+    monkeypatch.setattr(ingestion._Ctx, "day", broken)
+    lane.send("sale_completed", sale("S-1", [line(1, lane.milk, "2", 8000, 16000)], at(1)))
+    lane.send("sale_completed", sale("S-2", [line(1, "999999", "1", 100, 100)], at(1), fd=2))
+    assert lane.ingest(settle_s=0) == {"rejected": 2}
+    monkeypatch.undo()
+    lane.send("sale_completed", sale("S-3", [line(1, "999999", "1", 100, 100)], at(2), fd=3))
+    lane.ingest(settle_s=0)
+    problems = {p["ref"]: p for p in api.get("/api/v1/sales/problems").json()}
+    assert {k: (p["code"], p["resolved_at"]) for k, p in problems.items()} == {
+        "S-1": ("error", None), "S-2": ("error", None), "S-3#1": ("unknown_product", None)}
+
+    r = api.post(f"/api/v1/sales/problems/{problems['S-1']['id']}/retry")
+    assert r.status_code == 200, r.text
+    assert (r.json()["outcome"], r.json()["applied"], r.json()["problem"]["resolution"]) == ("stored", True, "stored")
+    again = api.post(f"/api/v1/sales/problems/{problems['S-1']['id']}/retry").json()
+    assert (again["outcome"], again["applied"]) == ("stored", False)
+    assert api.post("/api/v1/sales/problems/retry").json()["counts"] == {"stored": 1}  # S-2
+    assert api.post("/api/v1/sales/problems/retry").json()["counts"] == {}
+    assert [x["sale_id"] for x in api.get("/api/v1/sales").json()["items"]] == ["S-3", "S-2", "S-1"]
+    assert world.balance(lane.milk, warehouse=world.floor) == (Decimal("8"), Decimal("400"))
+
+    not_a_rejection = api.post(f"/api/v1/sales/problems/{problems['S-3#1']['id']}/retry")
+    assert not_a_rejection.status_code == 409 and not_a_rejection.json()["code"] == "problem_not_retryable"
+    assert api.post("/api/v1/sales/problems/999999999/retry").status_code == 404

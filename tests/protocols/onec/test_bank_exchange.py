@@ -1,9 +1,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from decimal import Decimal
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from protocols.onec import (
     BadValue,
@@ -20,6 +23,7 @@ from protocols.onec import (
     parse_statement,
     write_statement,
 )
+from protocols.onec.bank_exchange import _split_lines
 from tests.protocols.onec.vectors import ACC_MAIN, ACC_SECOND, STATEMENT, encode, statement_bytes
 
 ENCODINGS = [
@@ -112,6 +116,22 @@ def test_lf_only_and_blank_lines_are_accepted() -> None:
     text = STATEMENT.replace("{enc}", "Windows").replace("КонецДокумента\n", "КонецДокумента\n\n")
     st = parse_statement(text.encode("cp1251"))
     assert len(st.documents) == 6
+
+
+@given(st.lists(st.sampled_from(["a", "=", "\r", "\n", "\r\n", "Ж"]), max_size=40).map("".join))
+def test_lines_split_as_crlf_lf_or_lone_cr(text: str) -> None:
+    """The CRLF-only shortcut and the general road split as ``\\r\\n|\\n|\\r`` does."""
+    assert _split_lines(text) == re.split(r"\r\n|\n|\r", text)
+
+
+def test_documents_share_equal_parties_and_read_the_same() -> None:
+    """A counterparty named by many documents is one Party object; the values are unchanged."""
+    st = parse_statement(statement_bytes("Windows", "cp1251"))
+    again = parse_statement(statement_bytes("Windows", "cp1251"))
+    assert st.documents == again.documents
+    parties = [p for d in st.documents for p in (d.payer, d.payee)]
+    pairs = [(a, b) for i, a in enumerate(parties) for b in parties[i + 1:] if a == b]
+    assert pairs and all(a is b for a, b in pairs)
 
 
 # --- malformed files: the error names the line and the field ---------------------------

@@ -6,8 +6,10 @@ from decimal import Decimal
 from protocols.onec import (
     Direction,
     check_balances,
+    dedupe_key,
     merge_operations,
     operations,
+    own_sides,
     parse_statement,
     unassigned_documents,
 )
@@ -93,3 +95,14 @@ def test_documents_of_foreign_accounts_are_flagged() -> None:
     foreign = replace(st.documents[1], payer=replace(st.documents[1].payer, account="40702810000000000000"))
     assert unassigned_documents(replace(st, documents=(foreign,))) == [foreign]
     assert unassigned_documents(st) == []
+
+
+def test_own_sides_are_the_operations_with_their_keys() -> None:
+    st = _statement()
+    sides = own_sides(st)
+    ops = list(operations(st))
+    assert [(s.account, s.direction, s.document) for s in sides] == [(o.account, o.direction, o.document) for o in ops]
+    assert [s.key for s in sides] == [dedupe_key(o) for o in ops]
+    assert [s.counterparty for s in sides] == [o.counterparty for o in ops]
+    broken = replace(st, accounts=(replace(st.accounts[0], total_outflow=Decimal("1.00")), st.accounts[1]))
+    assert check_balances(broken, own_sides(broken)) == check_balances(broken) != []
