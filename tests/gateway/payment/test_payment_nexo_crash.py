@@ -128,7 +128,7 @@ def test_terminal_unreachable_at_recovery_is_unknown_and_nothing_is_attempted(st
     store.sim.stop()  # the terminal is switched off while the gateway restarts
     gw = store.start(device_online=False)
     for _ in range(2):
-        answer = store.bus.final("sale-u", store.bus.send("pay", "sale-u", {"amount": 5_000}), timeout=15)
+        answer = store.bus.final("sale-u", store.bus.send("pay", "sale-u", {"amount": 5_000}), timeout=45)  # a cold gateway under CI load
         assert (answer["status"], answer["code"]) == ("failed", "unknown_outcome"), answer
         assert "Не проводите оплату заново" in answer["message"], answer
         assert answer["result"]["recovering"] is True
