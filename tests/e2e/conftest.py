@@ -9,8 +9,20 @@ import pytest
 
 from simulators.scale.mtsics import MtSicsConfig, MtSicsSimulator
 from tests.e2e.harness import Cloud, GatewayProcess
+from tests.e2e.store_rig import SellingStore
 
 pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture
+def selling(tmp_path: Path, mqtt_url: str, bus_root: str, bus_tenant: str,
+            fresh_database_url: str) -> Iterator[SellingStore]:
+    """A store selling at one lane into the cloud (:mod:`tests.e2e.store_rig`), closed after the test."""
+    store = SellingStore(tmp_path, fresh_database_url, mqtt_url, bus_root, bus_tenant)
+    try:
+        yield store.start()
+    finally:
+        store.close()
 
 
 @pytest.fixture

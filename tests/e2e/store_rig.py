@@ -251,30 +251,24 @@ class SellingStore:
 
     # ------------------------------------------------------------ reading back
 
-    def sales(self) -> list[dict[str, Any]]:
-        items: list[dict[str, Any]] = []
+    def _every(self, path: str, limit: int, items_key: str | None = "items", **params: Any) -> list[dict[str, Any]]:
+        """Every row of a paged list endpoint (``limit``/``offset``), read to the end."""
+        rows: list[dict[str, Any]] = []
         while True:
-            page = self.cloud.get("/sales", limit=1000, offset=len(items))["items"]
-            items += page
-            if len(page) < 1000:
-                return items
+            body = self.cloud.get(path, limit=limit, offset=len(rows), **params)
+            page = body[items_key] if items_key else body
+            rows += page
+            if len(page) < limit:
+                return rows
+
+    def sales(self) -> list[dict[str, Any]]:
+        return self._every("/sales", 1000)
 
     def lane_events(self, event_type: str) -> list[dict[str, Any]]:
-        items: list[dict[str, Any]] = []
-        while True:
-            page = self.cloud.get("/events", type=event_type, limit=500, offset=len(items))["items"]
-            items += page
-            if len(page) < 500:
-                return items
+        return self._every("/events", 500, type=event_type)
 
     def sale_movements(self, goods: Goods) -> list[dict[str, Any]]:
-        moves: list[dict[str, Any]] = []
-        while True:
-            page = self.cloud.get(f"/inventory/products/{goods.id}/movements", warehouse_id=self.floor, limit=1000,
-                                  offset=len(moves))
-            moves += page
-            if len(page) < 1000:
-                return [m for m in moves if m["doc_type"] == "sale" and not m["cancelled"]]
+        return [m for m in self.all_movements(goods) if m["doc_type"] == "sale" and not m["cancelled"]]
 
     def purchases(self) -> list[Any]:
         return [e for e in self.terminal.ledger() if e.kind == PURCHASE]
@@ -284,10 +278,4 @@ class SellingStore:
 
     def all_movements(self, goods: Goods) -> list[dict[str, Any]]:
         """Every ledger row of ``goods`` on the sales floor (all document types, cancelled ones included)."""
-        moves: list[dict[str, Any]] = []
-        while True:
-            page = self.cloud.get(f"/inventory/products/{goods.id}/movements", warehouse_id=self.floor, limit=1000,
-                                  offset=len(moves))
-            moves += page
-            if len(page) < 1000:
-                return moves
+        return self._every(f"/inventory/products/{goods.id}/movements", 1000, items_key=None, warehouse_id=self.floor)

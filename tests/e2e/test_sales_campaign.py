@@ -44,25 +44,18 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
 from gateway.checkout.lane import (
-    CRASH_AFTER_CHARGE,
-    CRASH_AFTER_CHARGE_SAVED,
-    CRASH_AFTER_LINES,
-    CRASH_AFTER_RECEIPT,
-    CRASH_BEFORE_REPLY,
     UNKNOWN_CODES,
 )
-from gateway.devices.fiscal import const as fiscal
-from gateway.devices.payment import const as payment
 from simulators.checkout import CashierClient, CheckoutRefused
 from tests.e2e.harness import wait_for
 from tests.e2e.store_rig import Goods, SellingStore, ok
+from tests.gateway.checkout.rig import CAMPAIGN_POINTS
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.slow]
 
@@ -73,23 +66,8 @@ PAPER_OUT_RATE = 0.15  # of card sales: the receipt cannot be printed, the cashi
 CANCEL_RATE = 0.05  # the cashier cancels the sale before payment
 
 SIGKILL_IN_PAY = "test.sigkill_during_pay"  # not a crash point: the test kills the process at a random moment
-CRASH_POINTS = [
-    CRASH_AFTER_LINES, CRASH_AFTER_CHARGE, CRASH_AFTER_CHARGE_SAVED, CRASH_AFTER_RECEIPT, CRASH_BEFORE_REPLY,
-    payment.CRASH_BEFORE_TERMINAL, payment.CRASH_AFTER_TERMINAL, payment.CRASH_BEFORE_REPLY,
-    fiscal.CRASH_BEFORE_OPEN, fiscal.CRASH_AFTER_ITEMS, fiscal.CRASH_AFTER_CLOSE, fiscal.CRASH_BEFORE_REPLY,
-]
-KILLS = [*CRASH_POINTS, *[SIGKILL_IN_PAY] * 4]
+KILLS = [*CAMPAIGN_POINTS, *[SIGKILL_IN_PAY] * 4]
 KOP = Decimal("0.01")
-
-
-@pytest.fixture
-def selling(tmp_path: Path, mqtt_url: str, bus_root: str, bus_tenant: str,
-            fresh_database_url: str) -> Iterator[SellingStore]:
-    store = SellingStore(tmp_path, fresh_database_url, mqtt_url, bus_root, bus_tenant)
-    try:
-        yield store.start()
-    finally:
-        store.close()
 
 
 def kop(rub: str | Decimal) -> int:
@@ -150,7 +128,7 @@ class Campaign:
         """The gateway died under a request (or was killed): wait for the corpse, start the next life —
         armed again now and then, so that a crash also hits the recovery of the sale it interrupted."""
         self.store.gateway.wait_dead()
-        self.up(self.rng.choice(CRASH_POINTS) if self.rng.random() < 0.3 else None)
+        self.up(self.rng.choice(CAMPAIGN_POINTS) if self.rng.random() < 0.3 else None)
 
     def set_paper(self, present: bool) -> None:
         dev = self.store.register.dev

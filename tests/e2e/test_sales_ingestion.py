@@ -22,10 +22,8 @@ import json
 import os
 import time
 from collections import Counter
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -53,16 +51,6 @@ pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 OUTAGE_SALES = int(os.environ.get("VITRINA_E2E_OUTAGE_SALES", "20"))
 OUTAGE_S = float(os.environ.get("VITRINA_E2E_OUTAGE_S", "20"))
 KOP = Decimal("0.01")
-
-
-@pytest.fixture
-def selling(tmp_path: Path, mqtt_url: str, bus_root: str, bus_tenant: str,
-            fresh_database_url: str) -> Iterator[SellingStore]:
-    store = SellingStore(tmp_path, fresh_database_url, mqtt_url, bus_root, bus_tenant)
-    try:
-        yield store.start()
-    finally:
-        store.close()
 
 
 def rub(kop: int) -> str:

@@ -16,6 +16,15 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from gateway.checkout.lane import (
+    CRASH_AFTER_CHARGE,
+    CRASH_AFTER_CHARGE_SAVED,
+    CRASH_AFTER_LINES,
+    CRASH_AFTER_RECEIPT,
+    CRASH_BEFORE_REPLY,
+)
+from gateway.devices.fiscal import const as fiscal
+from gateway.devices.payment import const as payment
 from protocols.barcodes import WeightBarcode, WeightBarcodeFormat, ean13, encode_weight_barcode
 from protocols.bus import GatewayAddress, encode
 from protocols.bus.sales import PriceItem, PriceList, pricelist_topic
@@ -25,6 +34,13 @@ from simulators.scale.mtsics import MtSicsConfig, MtSicsSimulator
 from tests.gateway.fiscal.rig import Register
 from tests.gateway.payment.support import sim_command
 from tests.gateway.support import BusWatcher, Message, wait_until
+
+# Every crash point of a sale: the saga's, then the payment and fiscal families'. Kill campaigns pick from these.
+CAMPAIGN_POINTS = [
+    CRASH_AFTER_LINES, CRASH_AFTER_CHARGE, CRASH_AFTER_CHARGE_SAVED, CRASH_AFTER_RECEIPT, CRASH_BEFORE_REPLY,
+    payment.CRASH_BEFORE_TERMINAL, payment.CRASH_AFTER_TERMINAL, payment.CRASH_BEFORE_REPLY,
+    fiscal.CRASH_BEFORE_OPEN, fiscal.CRASH_AFTER_ITEMS, fiscal.CRASH_AFTER_CLOSE, fiscal.CRASH_BEFORE_REPLY,
+]
 
 ROOT = Path(__file__).resolve().parents[3]
 LANE = "lane1"

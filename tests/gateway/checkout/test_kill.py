@@ -19,7 +19,6 @@ import httpx
 import pytest
 
 from gateway.checkout.lane import (
-    CRASH_AFTER_CHARGE,
     CRASH_AFTER_CHARGE_SAVED,
     CRASH_AFTER_LINES,
     CRASH_AFTER_RECEIPT,
@@ -28,7 +27,16 @@ from gateway.checkout.lane import (
 from gateway.devices.fiscal import const as fiscal
 from gateway.devices.payment import const as payment
 from simulators.checkout import CashierClient, CheckoutRefused
-from tests.gateway.checkout.rig import BAG, BREAD, MILK, GatewayProcess, Store, wait_dead, weight_label
+from tests.gateway.checkout.rig import (
+    BAG,
+    BREAD,
+    CAMPAIGN_POINTS,
+    MILK,
+    GatewayProcess,
+    Store,
+    wait_dead,
+    weight_label,
+)
 from tests.gateway.support import wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -117,11 +125,6 @@ def test_killed_while_paper_is_out_the_paid_sale_waits_for_the_cashier(store: St
         gw.stop()
 
 
-CAMPAIGN_POINTS = [
-    CRASH_AFTER_LINES, CRASH_AFTER_CHARGE, CRASH_AFTER_CHARGE_SAVED, CRASH_AFTER_RECEIPT, CRASH_BEFORE_REPLY,
-    payment.CRASH_BEFORE_TERMINAL, payment.CRASH_AFTER_TERMINAL, payment.CRASH_BEFORE_REPLY,
-    fiscal.CRASH_BEFORE_OPEN, fiscal.CRASH_AFTER_ITEMS, fiscal.CRASH_AFTER_CLOSE, fiscal.CRASH_BEFORE_REPLY,
-]
 SALES = int(os.environ.get("VITRINA_CHECKOUT_CAMPAIGN", "50"))
 KILL_RATE = float(os.environ.get("VITRINA_CHECKOUT_KILL_RATE", "0.1"))
 
