@@ -1,12 +1,15 @@
 """Command round trip: HTTP ``POST /api/v1/devices/{id}/commands`` (weigh) → MQTT → gateway →
 MT-SICS scale simulator → reply → the API answers 200 with the weight.
 
-What runs (all real, one process, every TCP socket with TCP_NODELAY): a private Mosquitto
-(``set_tcp_nodelay true``); the cloud on a migrated **SQLite file** database (PostgreSQL with
-``--postgres``), its bus consumer, and the FastAPI app served by uvicorn in a thread, called over
-HTTP with an httpx keep-alive client; a gateway runtime in-process with the MT-SICS simulator on a
-**pty** (the scale binding's polling is set to once an hour so polls do not interleave with
-commands). Each command has a new idempotency key, so each one is journaled and executed.
+What runs (all real, every TCP socket with TCP_NODELAY), as in production, each in a process of
+its own (one process would put the API, the consumer and the gateway under one GIL, and its
+5 ms switch interval, which is what the first version of this benchmark measured): a private
+Mosquitto (``set_tcp_nodelay true``); the cloud on a migrated **SQLite file** database
+(PostgreSQL with ``--postgres``); the API (uvicorn, uvloop + httptools as ``uvicorn[standard]``
+installs them) called over HTTP by an httpx keep-alive client from the parent process; the bus
+consumer; and the store side — a gateway runtime with the MT-SICS simulator on a **pty** (the
+scale binding's polling is set to once an hour so polls do not interleave with commands). Each
+command has a new idempotency key, so each one is journaled and executed.
 
 The floor, measured in the same run:
 
@@ -90,79 +93,114 @@ def journal_times(directory: Path, n: int) -> list[float]:
         journal.close()
 
 
-class _Api:
-    """The FastAPI app under uvicorn in a daemon thread."""
+def _api_process(settings_kwargs: dict[str, Any], port: int, ready: Any, stop: Any) -> None:
+    """The FastAPI app under uvicorn, as ``vitrina cloud api`` runs it (a process of its own)."""
+    import uvicorn
 
-    def __init__(self, settings: Any) -> None:
-        import uvicorn
+    from cloud.app import create_app
+    from cloud.config import CloudSettings
 
-        from cloud.app import create_app
-
-        self.port = _free_port()
-        config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=self.port, log_level="warning",
-                                lifespan="on", access_log=False)
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, name="uvicorn", daemon=True)
-
-    def start(self) -> _Api:
-        self.thread.start()
-        deadline = time.monotonic() + 15
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("uvicorn did not start")
-            time.sleep(0.02)
-        return self
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(10)
-
-
-def main(n: int = 300, *, prefer_db: str = "sqlite", quiet: bool = False) -> dict[str, Any]:
     quiet_logs()
-    import httpx
+    config = uvicorn.Config(create_app(CloudSettings(**settings_kwargs)), host="127.0.0.1", port=port,
+                            log_level="warning", lifespan="on", access_log=False)
+    server = uvicorn.Server(config)
 
+    def watch() -> None:
+        while not server.started:
+            time.sleep(0.02)
+        ready.set()
+        stop.wait()
+        server.should_exit = True
+
+    threading.Thread(target=watch, daemon=True).start()
+    server.run()
+
+
+def _consumer_process(settings_kwargs: dict[str, Any], ready: Any, stop: Any) -> None:
+    """The bus consumer, as ``vitrina cloud bus`` runs it."""
     from cloud.bus.consumer import BusConsumer
     from cloud.config import CloudSettings
+
+    quiet_logs()
+    consumer = BusConsumer(CloudSettings(**settings_kwargs)).start()
+    ready.set()
+    stop.wait()
+    consumer.stop()
+
+
+def _gateway_process(broker_url: str, tenant: str, root: str, data_dir: str, n: int, results: Any, ready: Any,
+                     stop: Any) -> None:
+    """The store side: the MT-SICS simulator on a pty and the gateway, as at a store.
+
+    The device's and the journal's floors are measured here, before the gateway starts, on the
+    same pty and disk."""
     from gateway.config import BrokerConfig, DeviceConfig, GatewayConfig
     from gateway.runtime import Gateway
     from protocols.bus import DeviceKind
     from simulators.scale.mtsics import MtSicsConfig, MtSicsSimulator
 
+    quiet_logs()
+    tmp = Path(data_dir)
+    sim = MtSicsSimulator(MtSicsConfig(initial_weight=Decimal("1.250"), unstable_after_change=0.0))
+    pty = sim.serve_pty()
+    results.put({"device": summary_ms(device_times(pty, n)), "journal": summary_ms(journal_times(tmp, n))})
+    gw = Gateway(GatewayConfig(
+        tenant=tenant, store="s1", gateway="gw1", bus_root=root, data_dir=tmp / "gw", heartbeat_s=0,
+        broker=BrokerConfig(url=broker_url, keepalive=30, reconnect_min_s=0.1, reconnect_max_s=1.0,
+                            client_id=f"bench-gw-{uuid.uuid4().hex[:8]}"),
+        devices=[DeviceConfig(id="scale-1", kind=DeviceKind.SCALE, driver="mtsics", url=pty,
+                              options={"poll_interval_s": 3600, "timeout": 1.0})],
+    )).start()
+    ready.set()
+    stop.wait()
+    gw.stop()
+    sim.stop()
+
+
+def main(n: int = 300, *, prefer_db: str = "sqlite", quiet: bool = False) -> dict[str, Any]:
+    quiet_logs()
+    import multiprocessing
+
+    import httpx
+
+    ctx = multiprocessing.get_context("spawn")
     out: dict[str, Any] = {"n": n}
     with private_broker() as broker, fresh_database(prefer_db, "cmd") as db, \
             tempfile.TemporaryDirectory(prefix="vitrina-bench-cmd-") as tmp_name:
-        tmp = Path(tmp_name)
         out["database"] = db.kind
         tenant = f"bench{uuid.uuid4().hex[:6]}"
         root = f"vb{uuid.uuid4().hex[:6]}"
         token = create_tenant_token(db.url, tenant)
-        sim = MtSicsSimulator(MtSicsConfig(initial_weight=Decimal("1.250"), unstable_after_change=0.0))
-        pty = sim.serve_pty()
-        # The floor's parts, on the same broker, simulator and disk.
-        out["device"] = summary_ms(device_times(pty, n))
-        out["journal"] = summary_ms(journal_times(tmp, n))
-        out["paho"] = summary_ms(round_trips(broker.url, n, prefix=f"{root}-floor"))
-
-        settings = CloudSettings(database_url=db.url, mqtt_url=broker.url, bus_root=root,
-                                 instance_id=f"bench-{uuid.uuid4().hex[:6]}", mqtt_session_expiry_s=300,
-                                 command_timeout_s=10, redis_url=None)
-        consumer = BusConsumer(settings).start()
-        api = _Api(settings).start()
-        gw = Gateway(GatewayConfig(
-            tenant=tenant, store="s1", gateway="gw1", bus_root=root, data_dir=tmp / "gw", heartbeat_s=0,
-            broker=BrokerConfig(url=broker.url, keepalive=30, reconnect_min_s=0.1, reconnect_max_s=1.0,
-                                client_id=f"bench-gw-{uuid.uuid4().hex[:8]}"),
-            devices=[DeviceConfig(id="scale-1", kind=DeviceKind.SCALE, driver="mtsics", url=pty,
-                                  options={"poll_interval_s": 3600, "timeout": 1.0})],
-        )).start()
+        settings = {"database_url": db.url, "mqtt_url": broker.url, "bus_root": root,
+                    "instance_id": f"bench-{uuid.uuid4().hex[:6]}", "mqtt_session_expiry_s": 300,
+                    "command_timeout_s": 10, "redis_url": None}
+        stop = ctx.Event()
+        results = ctx.Queue()
+        port = _free_port()
+        readies = [ctx.Event() for _ in range(3)]
+        procs = [
+            ctx.Process(target=_gateway_process, name="gateway", daemon=True,
+                        args=(broker.url, tenant, root, tmp_name, n, results, readies[0], stop)),
+            ctx.Process(target=_consumer_process, name="bus-consumer", daemon=True,
+                        args=(settings, readies[1], stop)),
+            ctx.Process(target=_api_process, name="api", daemon=True, args=(settings, port, readies[2], stop)),
+        ]
         try:
-            out.update(asyncio.run(_drive(f"http://127.0.0.1:{api.port}", token, n, httpx)))
+            procs[0].start()
+            out.update(results.get(timeout=120))  # device and journal floors, before anything else runs
+            out["paho"] = summary_ms(round_trips(broker.url, n, prefix=f"{root}-floor"))
+            for proc in procs[1:]:
+                proc.start()
+            for proc, ready in zip(procs, readies, strict=True):
+                if not ready.wait(60):
+                    raise RuntimeError(f"{proc.name} did not start")
+            out.update(asyncio.run(_drive(f"http://127.0.0.1:{port}", token, n, httpx)))
         finally:
-            gw.stop()
-            api.stop()
-            consumer.stop()
-            sim.stop()
+            stop.set()
+            for proc in procs:
+                proc.join(15)
+                if proc.is_alive():
+                    proc.kill()
     floor = out["paho"]["p50"] + out["device"]["p50"] + out["journal"]["p50"]
     out["floor_ms"] = floor
     out["ratio"] = out["command"]["p50"] / floor

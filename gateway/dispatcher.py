@@ -251,7 +251,7 @@ class Dispatcher:
         to = self._reply_address(message)
         if message.retain:
             self._clear_retained(message.topic)
-            self._fail(to, message, ReplyCode.RETAINED, "retained commands are never executed; publish with retain=0")
+            self._fail(to, message, ReplyCode.RETAINED, "команды с флагом retain не выполняются; публикуйте с retain=0")
             return
         try:
             command = decode(Command, message.payload)
@@ -259,7 +259,7 @@ class Dispatcher:
             self._fail(to, message, exc.code, exc.message)
             return
         if command.reply_to is not None and valid_reply_topic(command.reply_to) is None:
-            self._fail(to, message, ReplyCode.INVALID_SCHEMA, f"reply_to: not a publishable topic: {command.reply_to!r}")
+            self._fail(to, message, ReplyCode.INVALID_SCHEMA, f"reply_to: в этот топик нельзя публиковать: {command.reply_to!r}")
             return
         assert to is not None  # decode() validated command_id, so the address was built
         action = parsed.name or ""
@@ -269,12 +269,12 @@ class Dispatcher:
             known = self._known_devices()
             self._fail(
                 to, message, ReplyCode.UNKNOWN_DEVICE,
-                f"no device {target_id!r} on gateway {self.address.gateway}; known: {', '.join(known) or 'none'}",
+                f"на шлюзе {self.address.gateway} нет устройства {target_id!r}; есть: {', '.join(known) or 'нет'}",
                 {"known_devices": known},
             )
             return
         if isinstance(target, BrokenDevice):
-            self._fail(to, message, target.code, f"device {target.id!r} cannot be used: {target.detail}")
+            self._fail(to, message, target.code, f"устройство {target.id!r} нельзя использовать: {target.detail}")
             return
         try:
             args = target.validate(action, command.args)
@@ -294,7 +294,7 @@ class Dispatcher:
             expired = command.expired(self._clock())
             if existing is None and expired:
                 reply = self._reply(
-                    to, ReplyStatus.EXPIRED, code=ReplyCode.EXPIRED, message=f"expired at {command.expires_at}"
+                    to, ReplyStatus.EXPIRED, code=ReplyCode.EXPIRED, message=f"срок команды истёк в {command.expires_at}"
                 )
                 self.journal.record(command.command_id, target_id, action, digest, reply, reply_to=command.reply_to)
                 self._send(to, reply)

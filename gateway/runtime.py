@@ -356,5 +356,5 @@ class Gateway:
                 target.submit(RecoveryJob(entry, partial(self.dispatcher.finish_recovered, entry)))
             else:
                 self.dispatcher.finish_recovered(entry, Outcome.failed(
-                    ReplyCode.INTERRUPTED, f"the gateway stopped while {entry.action!r} was running"
+                    ReplyCode.INTERRUPTED, f"шлюз остановился во время команды {entry.action!r}; её исход неизвестен"
                 ))

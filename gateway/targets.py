@@ -51,7 +51,7 @@ class GatewayTarget:
         if action not in self._actions:
             known = self.known_actions()
             raise UnknownAction(
-                f"the gateway has no action {action!r}; known: {', '.join(known)}", result={"known_actions": known}
+                f"у шлюза нет команды {action!r}; доступны: {', '.join(known)}", result={"known_actions": known}
             )
         try:
             return NoArgs.model_validate(args)

@@ -98,31 +98,6 @@ def _same_intent(command: Command, gateway_id: int, device_id: int | None, actio
     )
 
 
-def create_or_get(
-    session: Session,
-    *,
-    tenant_id: int,
-    gateway: Gateway,
-    device: Device | None,
-    action: str,
-    args: dict[str, Any],
-    key: str,
-    ttl_s: float,
-    now: datetime,
-    publish: bool = False,
-) -> tuple[Command, bool]:
-    """The stored command for ``key`` or a new one (committed); True when it was created.
-
-    ``publish``: mark the publish in the same transaction (see :func:`create_for_publish`, which
-    also says whether the caller must publish).
-    """
-    command, created, _publish = create_for_publish(
-        session, tenant_id=tenant_id, gateway=gateway, device=device, action=action, args=args, key=key,
-        ttl_s=ttl_s, now=now, publish=publish,
-    )
-    return command, created
-
-
 def create_for_publish(
     session: Session,
     *,
@@ -137,7 +112,8 @@ def create_for_publish(
     publish: bool,
     existing: Command | bool | None = False,
 ) -> tuple[Command, bool, bool]:
-    """:func:`create_or_get` in one committed transaction; also whether the caller must publish.
+    """The stored command for ``key`` or a new one, committed; whether it was created; and whether
+    the caller must publish it.
 
     With ``publish`` a new row is created already marked published, and an existing row that
     :func:`needs_publish` is re-marked (under its row lock) in the same transaction. The loser of

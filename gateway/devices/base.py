@@ -170,7 +170,7 @@ class DeviceBinding(ABC):
         if spec is None:
             known = self.known_actions()
             raise UnknownAction(
-                f"device {self.id!r} has no action {action!r}; known: {', '.join(known)}",
+                f"у устройства {self.id!r} нет команды {action!r}; доступны: {', '.join(known)}",
                 result={"known_actions": known},
             )
         try:
@@ -194,13 +194,14 @@ class DeviceBinding(ABC):
 
     def busy_message(self, action: str, running_action: str, running_id: str) -> str:
         """Why ``action`` is refused while ``running_action`` (``running_id``) is in flight."""
-        return f"device {self.id!r} is busy: {running_action!r} ({running_id}) is running; try again when it ends"
+        return (f"устройство {self.id!r} занято: выполняется {running_action!r} ({running_id}); "
+                "повторите, когда она завершится")
 
     def recover(self, entry: StoredReply) -> Outcome:
         """Decide the outcome of a command interrupted by a gateway crash (see module doc)."""
         return Outcome.failed(
             ReplyCode.INTERRUPTED,
-            f"the gateway stopped while {entry.action!r} was running; its outcome is unknown",
+            f"шлюз остановился во время команды {entry.action!r}; её исход неизвестен",
         )
 
     def unresolved_message(self, entry: StoredReply) -> str:

@@ -120,8 +120,8 @@ def test_reply_updates_the_command_row(consumer, sessions, tenant, gateway_facto
     wait_for(lambda: rows(sessions, Gateway))
     with unit_of_work(sessions) as session:
         g = session.exec(select(Gateway)).one()
-        service.create_or_get(session, tenant_id=tenant[0], gateway=g, device=None, action="ping", args={},
-                              key="cmd-1", ttl_s=60, now=datetime.now(UTC))
+        service.create_for_publish(session, tenant_id=tenant[0], gateway=g, device=None, action="ping", args={},
+                                   key="cmd-1", ttl_s=60, now=datetime.now(UTC), publish=False)
     gw.publish(gw.address.reply("cmd-1"), Reply(session=1, command_id="cmd-1", status=ReplyStatus.ACCEPTED))
     gw.publish(gw.address.reply("cmd-1"), Reply(session=1, command_id="cmd-1", status=ReplyStatus.DONE,
                                                   result={"pong": True}))
@@ -387,8 +387,8 @@ def test_replies_only_move_a_command_forward_whatever_order_and_batch_they_arriv
     with unit_of_work(sessions) as session:
         gw = session.exec(select(Gateway).where(Gateway.code == "gw1")).one()
         for key in ("c-1", "c-2"):
-            service.create_or_get(session, tenant_id=tenant[0], gateway=gw, device=None, action="ping", args={},
-                                  key=key, ttl_s=60, now=datetime.now(UTC))
+            service.create_for_publish(session, tenant_id=tenant[0], gateway=gw, device=None, action="ping",
+                                       args={}, key=key, ttl_s=60, now=datetime.now(UTC), publish=False)
 
     def reply(address, cid, status, **kw):
         return address.reply(cid), encode(Reply(session=1, command_id=cid, status=status, **kw))

@@ -128,8 +128,9 @@ def _command(sessions, tenant_id: int, addr: GatewayAddress, key: str = "k1", ar
     feed(sessions, addr.state(), GatewayState(online=True, session=1))
     with unit_of_work(sessions) as session:
         gw = session.exec(select(Gateway)).one()
-        cmd, _ = commands.create_or_get(session, tenant_id=tenant_id, gateway=gw, device=None, action="ping",
-                                        args=args or {}, key=key, ttl_s=60, now=datetime.now(UTC))
+        cmd, _, _ = commands.create_for_publish(session, tenant_id=tenant_id, gateway=gw, device=None,
+                                               action="ping", args=args or {}, key=key, ttl_s=60,
+                                               now=datetime.now(UTC), publish=False)
     return cmd
 
 
@@ -167,13 +168,14 @@ def test_same_key_same_intent_returns_stored_and_different_args_conflict(session
     first = _command(sessions, tenant[0], addr, args={"a": 1})
     with unit_of_work(sessions) as session:
         gw = session.exec(select(Gateway)).one()
-        again, created = commands.create_or_get(session, tenant_id=tenant[0], gateway=gw, device=None,
-                                                action="ping", args={"a": 1}, key="k1", ttl_s=60,
-                                                now=datetime.now(UTC))
+        again, created, _ = commands.create_for_publish(session, tenant_id=tenant[0], gateway=gw, device=None,
+                                                       action="ping", args={"a": 1}, key="k1", ttl_s=60,
+                                                       now=datetime.now(UTC), publish=False)
         assert not created and again.id == first.id
         with pytest.raises(Conflict) as exc:
-            commands.create_or_get(session, tenant_id=tenant[0], gateway=gw, device=None, action="ping",
-                                   args={"a": 2}, key="k1", ttl_s=60, now=datetime.now(UTC))
+            commands.create_for_publish(session, tenant_id=tenant[0], gateway=gw, device=None, action="ping",
+                                        args={"a": 2}, key="k1", ttl_s=60, now=datetime.now(UTC),
+                                        publish=False)
     assert exc.value.code == "idempotency_key_reused"
 
 
