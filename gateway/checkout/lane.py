@@ -20,8 +20,13 @@ A card sale, step by step (crash points, ``VITRINA_CRASHPOINT``, in the order me
 6. ``fiscalize`` saved: state ``fiscal_pending`` with the receipt's exact args
 7. journal ``{sale}`` running → the register prints .............. (``fiscal.*`` crash points)
 8. the receipt is known, not yet saved ......................... ``lane.after_receipt``
-9. ``fiscalized`` saved (``completed``, event pending) → ``sale_completed`` into the outbox →
-   ``event_stored`` saved ........................................ ``lane.before_reply``
+9. ``fiscalized`` saved (``completed``, event pending) → the card slip planned (a card payment and
+   a ``printer``) → ``sale_completed`` into the outbox → ``event_stored`` saved ... ``lane.before_reply``
+10. the card slip printed on the lane's receipt printer: at most once, and a printer fault never
+    fails the sale (:mod:`gateway.checkout.slips`, its own steps and crash points)
+
+Scans from the lane's ``scanner`` device reach :meth:`Lane.scan` inside the gateway process
+(:mod:`gateway.checkout.scans`), as the cashier page's keyboard wedge does.
 
 Recovery (``recover``, at start, before the cashier can touch the lane) for every operation not
 final: ``payment_pending`` → the journal's answer for the card operation, which the payment
@@ -29,7 +34,8 @@ family's own recovery got from the terminal (``find``): approved → ``paid`` an
 receipt; proved not charged → back to ``lines`` (the cashier takes payment again); unknown →
 ``needs_attention``. Recovery never starts a charge. ``paid``/``fiscal_pending`` → the receipt
 under the sale id: the fiscal family finds it in the FN or makes it once. ``refund_pending`` →
-the void again (idempotent). A final operation whose event was not stored → stored now.
+the void again (idempotent). A final operation whose event was not stored → stored now (and its
+card slip planned). A slip still ``printing`` → printed under the same id: the journal decides.
 
 Policy (BRIEF: never charged without a receipt, never a receipt without payment): the receipt is
 attempted only after every payment is settled; when it cannot be printed (paper out, register
@@ -53,6 +59,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from gateway.checkout.calls import CODE_NOT_STARTED, CODE_PENDING, DeviceCalls
 from gateway.checkout.machine import FINAL, IllegalTransition, SaleState, step
 from gateway.checkout.prices import PriceStore
+from gateway.checkout.slips import KIND_SLIP, SLIP_FINAL, SlipPrinter
 from gateway.checkout.store import (
     KIND_CASH,
     KIND_FISCALIZE,
@@ -143,6 +150,7 @@ class Lane:
         self.listeners: list[Listener] = []
         self.recovered = threading.Event()
         self.problem = ""
+        self.slips = SlipPrinter(lane_id, settings.printer, settings.payment, store, calls)
 
     # Lane state ------------------------------------------------------------------------------
     def _lane(self) -> dict[str, Any]:
@@ -170,7 +178,7 @@ class Lane:
             "shift": {"state": lane.get("shift_state", "closed"), "id": lane.get("shift_id"),
                       "number": lane.get("shift_number")},
             "cashier": lane.get("cashier"),
-            "sale": _sale_view(sale) if sale is not None else None,
+            "sale": self._view_of(sale) if sale is not None else None,
             "recovering": not self.recovered.is_set(),
             "problem": self.problem,
             "prices_version": self.prices.version,
@@ -187,20 +195,23 @@ class Lane:
             "recovering": v["recovering"], "prices_version": v["prices_version"],
         }
 
-    def _changed(self, extra: dict[str, Any] | None = None) -> None:
-        message = {"type": "lane", **self.view(), **(extra or {})}
+    def _view_of(self, op: Op) -> dict[str, Any]:
+        """The sale as the page shows it, with its card slip's fate (``slip``: None when there is none)."""
+        return {**_sale_view(op), "slip": self.slips.view(op)}
+
+    def announce(self, message: dict[str, Any]) -> None:
+        """Push ``message`` to the lane's listeners (the page): a hardware scan's result, say."""
         for listener in list(self.listeners):
             try:
                 listener(self.id, message)
             except Exception:
                 log.exception("lane %s: listener failed", self.id)
 
+    def _changed(self, extra: dict[str, Any] | None = None) -> None:
+        self.announce({"type": "lane", **self.view(), **(extra or {})})
+
     def _progress(self, stage: str, message: str) -> None:
-        for listener in list(self.listeners):
-            try:
-                listener(self.id, {"type": "progress", "stage": stage, "message": message})
-            except Exception:
-                log.exception("lane %s: listener failed", self.id)
+        self.announce({"type": "progress", "stage": stage, "message": message})
 
     def _cashier(self, given: dict[str, Any] | None = None) -> dict[str, Any]:
         cashier = given or self._lane().get("cashier")
@@ -631,10 +642,12 @@ class Lane:
         op.state = step(S(op.state), "fiscalized")
         op.event_pending = True
         self.store.save(op, "fiscalized", {"fd_number": op.doc["fiscal"].get("fd_number")})
+        slip = self.slips.plan(op)
         self._emit_event(op)
         crashpoint(CRASH_BEFORE_REPLY)
+        self.slips.run(slip, self._progress)
         self._changed()
-        return _sale_view(op)
+        return self._view_of(op)
 
     def retry_receipt(self) -> dict[str, Any]:
         with self.lock:
@@ -642,6 +655,28 @@ class Lane:
             if S(sale.state) is not S.FISCAL_PENDING:
                 raise CheckoutRefused("Чек не ждёт печати")
             return self._fiscalize(sale)
+
+    def reprint_slip(self, sale_id: str) -> dict[str, Any]:
+        """The card slip of a completed sale or return again (a new print, marked as a copy if one printed)."""
+        with self.lock:
+            self._require_ready()
+            self.slips.reprint(self._completed(sale_id), self._progress)
+            self._changed()
+            return self._view_of(self._completed(sale_id))
+
+    def print_copy(self, sale_id: str) -> dict[str, Any]:
+        """A non-fiscal copy of a completed receipt on the lane's receipt printer."""
+        with self.lock:
+            self._require_ready()
+            op = self._completed(sale_id)
+            self.slips.copy(op, self._progress)
+            return self._view_of(op)
+
+    def _completed(self, op_id: str) -> Op:
+        op = self.store.get(op_id)
+        if op is None or op.lane != self.id or op.kind == KIND_SLIP:
+            raise CheckoutRefused(f"Чек {op_id} не найден на кассе {self.id}")
+        return op
 
     def give_up(self) -> dict[str, Any]:
         """The receipt cannot be printed and the cashier gives up: void the card charge, hand back cash."""
@@ -859,7 +894,7 @@ class Lane:
         """Move every unfinished operation forward (module doc); returns the ids it touched."""
         touched = []
         with self.lock:
-            for op in self.store.unfinished(self.id, frozenset(FINAL | {S.NEEDS_ATTENTION})):
+            for op in self.store.unfinished(self.id, frozenset(FINAL | {S.NEEDS_ATTENTION} | SLIP_FINAL)):
                 try:
                     self._recover_one(op)
                 except (CheckoutRefused, IllegalTransition) as exc:
@@ -870,11 +905,16 @@ class Lane:
         return touched
 
     def _recover_one(self, op: Op) -> None:
+        if op.kind == KIND_SLIP:
+            self.slips.recover(op)
+            return
         state = S(op.state)
         log.warning("lane %s: recovering %s %s in state %s", self.id, op.kind, op.id, state.value)
         if state in FINAL or state is S.NEEDS_ATTENTION:
             if op.event_pending:
+                slip = self.slips.plan(op)  # died between "fiscalized" and the slip's plan
                 self._emit_event(op)
+                self.slips.run(slip)
             return
         if op.kind == KIND_SHIFT_OPEN:
             self._finish_shift_open(op)

@@ -8,7 +8,8 @@ API (JSON; errors are ``{"detail": <Russian text for the cashier>, "code": <mach
     GET  /api/lanes/{lane}                  shift, cashier, the current sale
     POST /api/lanes/{lane}/shift/open | shift/close | x_report
     POST /api/lanes/{lane}/cash             {direction: in|out, amount, reason?}
-    POST /api/lanes/{lane}/scan             {code}         a scanner read (keyboard wedge or serial)
+    POST /api/lanes/{lane}/scan             {code}         a keyboard-wedge read (the lane's serial scanner
+                                                           goes straight in: gateway.checkout.scans)
     POST /api/lanes/{lane}/weigh            {plu}          the weight from the lane's scale
     POST /api/lanes/{lane}/lines/{n}/remove
     POST /api/lanes/{lane}/cancel | new
@@ -16,7 +17,10 @@ API (JSON; errors are ``{"detail": <Russian text for the cashier>, "code": <mach
     POST /api/lanes/{lane}/retry | give_up  a receipt that could not be printed
     GET  /api/lanes/{lane}/sales            recent completed sales (for returns)
     POST /api/lanes/{lane}/return           {sale_id, lines?: [{line_no, quantity}]}
-    WS   /api/ws?token=…                    ``lane`` snapshots and ``progress`` (waiting for the card…)
+    POST /api/lanes/{lane}/sales/{id}/slip  the card slip again on the lane's receipt printer (a new print)
+    POST /api/lanes/{lane}/sales/{id}/copy  a non-fiscal copy of the receipt on the lane's receipt printer
+    WS   /api/ws?token=…                    ``lane`` snapshots, ``progress`` (waiting for the card…) and
+                                            ``scan`` (a hardware scanner's read: ``ok`` + ``line``, or ``message``)
 
 Requests carry ``Authorization: Bearer <token>`` (a cashier's login on one lane).
 """
@@ -221,6 +225,14 @@ def create_app(service: CheckoutService) -> FastAPI:
     def return_sale(lane_id: str, body: ReturnIn, authorization: AuthHeader = None) -> dict[str, Any]:
         lines = [x.model_dump() for x in body.lines] if body.lines else None
         return lane_of(lane_id, authorization).return_sale(body.sale_id, lines, body.return_id)
+
+    @app.post("/api/lanes/{lane_id}/sales/{sale_id}/slip")
+    def reprint_slip(lane_id: str, sale_id: str, authorization: AuthHeader = None) -> dict[str, Any]:
+        return lane_of(lane_id, authorization).reprint_slip(sale_id)
+
+    @app.post("/api/lanes/{lane_id}/sales/{sale_id}/copy")
+    def print_copy(lane_id: str, sale_id: str, authorization: AuthHeader = None) -> dict[str, Any]:
+        return lane_of(lane_id, authorization).print_copy(sale_id)
 
     @app.websocket("/api/ws")
     async def ws(websocket: WebSocket) -> None:

@@ -2,9 +2,10 @@
 
 Built before the device supervisor (it is the lane family's "driver" factory: ``make_lane``);
 ``start`` gets the supervisor, runs each lane's recovery on a thread of its own (a lane refuses
-the cashier until its unfinished sales are resolved; the other lanes are not held up) and starts
-the cashier page server. A taken port does not stop the gateway: the error is logged and the
-bind retried, like the handheld server.
+the cashier until its unfinished sales are resolved; the other lanes are not held up), listens to
+the supervisor's local device events so a lane's hardware scanner rings items up
+(:mod:`gateway.checkout.scans`) and starts the cashier page server. A taken port does not stop
+the gateway: the error is logged and the bind retried, like the handheld server.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from pydantic import ValidationError
 from gateway.checkout.calls import DeviceCalls
 from gateway.checkout.lane import EmitFn, Lane, LaneSettings
 from gateway.checkout.prices import PriceStore
+from gateway.checkout.scans import ScanRouter
 from gateway.checkout.store import CheckoutStore
 from gateway.config import CheckoutConfig, DeviceConfig
 from gateway.errors import ConfigError, GatewayError
@@ -42,6 +44,7 @@ class CheckoutService:
         self.prices = PriceStore(data_dir / "prices.db")
         self.calls = DeviceCalls(journal)
         self.lanes: dict[str, Lane] = {}
+        self.scans = ScanRouter(lambda: list(self.lanes.values()))
         self.pricelist_topic = pricelist_topic(address)
         try:
             self.weight_formats = (WeightBarcodeFormat(tuple(config.weight_prefixes), config.weight_item_digits),)
@@ -76,6 +79,7 @@ class CheckoutService:
     # Lifecycle --------------------------------------------------------------------------------
     def start(self, devices: DeviceSupervisor) -> None:
         self.calls.devices = devices
+        devices.listen(self.scans.on_device_event)
         for lane in self.lanes.values():
             thread = threading.Thread(target=self._recover, args=(lane,), name=f"lane-recovery-{lane.id}",
                                       daemon=True)
@@ -89,6 +93,7 @@ class CheckoutService:
     def stop(self) -> None:
         self._stop.set()
         self.server.stop()
+        self.scans.stop()
         for thread in self._threads:
             thread.join(1.0)
         self.store.close()

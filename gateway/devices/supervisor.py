@@ -6,6 +6,11 @@ fail with that reason. That is what an installer needs to see from the back offi
 
 Every binding is given the gateway's ``data_dir`` (``DeviceBinding.data_dir``) before its worker
 starts: families that keep a table of their own put it there by default.
+
+Local listeners (:meth:`DeviceSupervisor.listen`) see every device event right after it went to
+the outbox, on the device's thread: a checkout lane takes its hardware scanner's scans this way,
+without a round trip through the broker and the cloud (a store sells while both are down). A
+listener must return quickly (queue the work) and its failures never reach the device.
 """
 
 from __future__ import annotations
@@ -28,6 +33,9 @@ log = logging.getLogger(__name__)
 
 EmitFn = Callable[[str, str, dict[str, Any]], None]
 """``emit(device, event_type, data)``."""
+
+LocalListener = Callable[[str, str, dict[str, Any]], None]
+"""``listener(device, event_type, data)``: a consumer of device events inside the gateway process."""
 
 
 @dataclass(frozen=True)
@@ -73,6 +81,7 @@ class DeviceSupervisor:
         self._workers: dict[str, DeviceWorker] = {}
         self._broken: dict[str, BrokenDevice] = {}
         self._configs: dict[str, DeviceConfig] = {}
+        self._listeners: list[LocalListener] = []
         self._started = False
 
     # Lookup -----------------------------------------------------------------------------
@@ -95,6 +104,11 @@ class DeviceSupervisor:
             snaps = {w.id: w.snapshot() for w in self._workers.values()}
             snaps.update({b.id: b.snapshot() for b in self._broken.values()})
         return snaps
+
+    def listen(self, listener: LocalListener) -> None:
+        """Also hand every device event to ``listener`` (after the outbox; see the module doc)."""
+        with self._lock:
+            self._listeners = [*self._listeners, listener]
 
     # Lifecycle --------------------------------------------------------------------------
     def load(self, configs: list[DeviceConfig]) -> None:
@@ -181,6 +195,11 @@ class DeviceSupervisor:
     def _emitter(self, device_id: str) -> Callable[[str, dict[str, Any]], None]:
         def emit(event_type: str, data: dict[str, Any]) -> None:
             self._emit(device_id, event_type, data)
+            for listener in self._listeners:  # a copy-on-write list: no lock on the device thread
+                try:
+                    listener(device_id, event_type, data)
+                except Exception:
+                    log.exception("device %s: local listener of %r failed", device_id, event_type)
 
         return emit
 

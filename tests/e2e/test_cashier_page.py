@@ -2,7 +2,9 @@
 UPOS simulators and the real broker: log in, open the shift, scan three items and a weight label the
 way a keyboard-wedge scanner does (characters then Enter into the focused field), pay by card, see the
 receipt on the register's tape and the charge in the terminal's ledger, return one item. A
-1280×800 screenshot is kept in the test's tmp dir."""
+1280×800 screenshot is kept in the test's tmp dir. A second lane setup adds a serial scanner and a
+receipt printer: reads of the scanner show on the page without a reload (refusals too), and a slip
+the printer could not print is offered for reprint."""
 
 from __future__ import annotations
 
@@ -29,6 +31,19 @@ def store(tmp_path: Path, mqtt_url: str, bus_root: str, bus_tenant: str) -> Iter
     gw = GatewayProcess(s)
     try:
         s.cashier().close()  # up, recovered, price list in
+        yield s
+    finally:
+        gw.stop()
+        s.stop()
+
+
+@pytest.fixture
+def hardware_store(tmp_path: Path, mqtt_url: str, bus_root: str, bus_tenant: str) -> Iterator[Store]:
+    """The same lane with its own serial scanner and ESC/POS receipt printer (simulated)."""
+    s = Store(tmp_path, mqtt_url, bus_root, bus_tenant, peripherals=True)
+    gw = GatewayProcess(s)
+    try:
+        s.cashier().close()
         yield s
     finally:
         gw.stop()
@@ -104,3 +119,42 @@ def test_card_sale_and_return_on_the_cashier_page(store: Store, page: Any, tmp_p
     wait_until(lambda: store.events("return_completed"), timeout=10)
     assert store.events("sale_completed")[0]["data"]["total"] == total
     page.screenshot(path=str(tmp_path / "cashier-return.png"))
+
+
+def test_hardware_scanner_reads_and_slip_reprint_on_the_cashier_page(hardware_store: Store, page: Any) -> None:
+    store = hardware_store
+    assert store.scanner is not None and store.printer is not None
+    page.goto(store.url + "/")
+    page.select_option("#login-user", "ivanova")
+    page.fill("#login-pin", "1234")
+    page.get_by_role("button", name="Войти").click()
+    page.wait_for_selector("#screen-sale:not([hidden])")
+    page.wait_for_function("!document.getElementById('net').classList.contains('off')")  # the WebSocket is up
+
+    # the shift is closed: the scanner's read is refused on the page, nothing is rung up
+    assert store.scanner.scan(MILK)
+    page.wait_for_function("document.getElementById('message').textContent === 'Смена закрыта: откройте смену'")
+    assert page.locator("#lines tr").count() == 0
+
+    page.keyboard.press("F2")
+    page.wait_for_function("document.getElementById('shift').textContent.includes('открыта')")
+    for n, code in enumerate((MILK, BREAD), start=1):
+        assert store.scanner.scan(code)
+        page.wait_for_function(f"document.querySelectorAll('#lines tr').length === {n}")
+    assert "Хлеб Бородинский: 1 шт × 45,00 = 45,00" in page.text_content("#message")
+    assert page.text_content("#total") == "134,90"
+
+    # paper out in the receipt printer: the card sale completes, the slip is offered for reprint
+    store.printer.set_paper(0)
+    page.keyboard.press("F5")
+    page.wait_for_selector("#pay-panel:not([hidden])")
+    page.keyboard.press("Enter")
+    page.wait_for_function("document.getElementById('state').textContent === 'Чек напечатан'", timeout=30000)
+    page.wait_for_selector("#slip-panel:not([hidden])")
+    assert "Слип не напечатан" in page.text_content("#slip-text")
+    assert store.printer.documents == []
+    store.printer.set_paper(None)
+    page.locator("#slip-reprint").click()
+    page.wait_for_function("document.getElementById('message').textContent === 'Слип напечатан'", timeout=15000)
+    page.wait_for_selector("#slip-panel", state="hidden")
+    assert len(store.printer.documents) == 1 and "ОДОБРЕНО" in store.printer.documents[0].text

@@ -1,5 +1,7 @@
 // Витрина · Касса: the cashier page. Keyboard first: the scan field keeps the focus (a keyboard-wedge
-// scanner types the code and Enter into it); F-keys run the actions; money is kopecks on the wire.
+// scanner types the code and Enter into it); a serial scanner bound to the lane rings items up on the
+// gateway and the page learns it over the WebSocket (``lane`` snapshot + ``scan`` message); F-keys run
+// the actions; money is kopecks on the wire.
 "use strict";
 const $ = (id) => document.getElementById(id);
 const S = { token: localStorage.getItem("co.token"), lane: localStorage.getItem("co.lane"), view: null,
@@ -18,6 +20,7 @@ function kop(text) {
   return parseInt(r, 10) * 100 + parseInt((k + "00").slice(0, 2), 10);
 }
 const qty = (l) => (l.measure === "kg" ? l.quantity.replace(".", ",") + " кг" : l.quantity + " шт");
+const lineText = (l) => `${l.name}: ${qty(l)} × ${rub(l.price)} = ${rub(l.amount)}`;
 function say(text, kind) { const m = $("message"); m.textContent = text; m.className = "msg " + (kind || ""); }
 function show(id) { for (const s of document.querySelectorAll(".screen")) s.hidden = s.id !== id; }
 
@@ -85,7 +88,13 @@ function connect() {
     const m = JSON.parse(e.data);
     if (m.type === "lane") render(m);
     else if (m.type === "progress") say(m.message, "warn");
+    else if (m.type === "scan") scanned(m);
   };
+}
+// A read of the lane's hardware scanner: the line itself comes with the ``lane`` snapshot.
+function scanned(m) {
+  if (!m.ok) say(m.message, "err");
+  else if (m.line) say(lineText(m.line), "ok");
 }
 function render(v) {
   S.view = v;
@@ -106,6 +115,11 @@ function render(v) {
   $("fiscal").textContent = f ? `ФД № ${f.fd_number}  ФП ${f.fiscal_sign}\nФН ${f.fn_number}  смена ${f.shift_number}, чек ${f.receipt_number}`
                                 + (sale.change ? `\nСдача: ${rub(sale.change)} ₽` : "") : "";
   $("fiscal-panel").hidden = !(sale && sale.state === "fiscal_pending" && sale.fiscal_error);
+  const slip = sale && sale.slip;
+  $("slip-panel").hidden = !(slip && (slip.state === "failed" || slip.state === "unknown"));
+  $("slip-text").textContent = slip ? slip.message : "";
+  $("slip-reprint").disabled = !(slip && slip.can_reprint);
+  $("done-panel").hidden = !(sale && sale.state === "completed");
   if (sale && sale.problem) say(sale.problem, "err");
 }
 function esc(s) { return String(s).replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" })[c]); }
@@ -119,8 +133,7 @@ $("scan").addEventListener("keydown", (e) => {
   if (!code) return;
   act(null, async () => {
     const sale = await api("POST", lanePath("/scan"), { code });
-    const l = sale.lines[sale.lines.length - 1];
-    say(`${l.name}: ${qty(l)} × ${rub(l.price)} = ${rub(l.amount)}`, "ok");
+    say(lineText(sale.lines[sale.lines.length - 1]), "ok");
   });
 });
 document.addEventListener("click", (e) => { if (!e.target.closest("input,select,button")) focusScan(); });
@@ -147,7 +160,9 @@ async function doPay() {
   say(card ? "Оплата картой: следуйте указаниям терминала" : "Печать чека…", "warn");
   await act(null, async () => {
     const sale = await api("POST", lanePath("/pay"), { cash, card });
-    say(sale.change ? `Чек напечатан. Сдача ${rub(sale.change)} ₽` : "Чек напечатан", "ok");
+    const text = sale.change ? `Чек напечатан. Сдача ${rub(sale.change)} ₽` : "Чек напечатан";
+    if (sale.slip && sale.slip.state !== "printed") say(text + ". " + sale.slip.message, "warn");
+    else say(text, "ok");
   });
 }
 $("pay-ok").onclick = doPay;
@@ -156,6 +171,9 @@ for (const id of ["pay-cash", "pay-card"]) $(id).addEventListener("keydown", (e)
   if (e.key === "Enter") { e.preventDefault(); doPay(); } else if (e.key === "Escape") closePay();
 });
 $("retry").onclick = () => act("Чек напечатан", () => api("POST", lanePath("/retry")));
+const salePath = (p) => lanePath("/sales/" + encodeURIComponent(S.view.sale.sale_id) + p);
+$("slip-reprint").onclick = () => act("Слип напечатан", () => api("POST", salePath("/slip")));
+$("copy").onclick = () => act("Копия чека напечатана", () => api("POST", salePath("/copy")));
 $("give-up").onclick = () => {
   if (confirm("Отменить оплату? Деньги вернутся покупателю, чек не будет напечатан."))
     act("Оплата отменена", () => api("POST", lanePath("/give_up")));

@@ -1,5 +1,6 @@
 """Checkout test rig: a real Shtrih-M simulator (pty, FN in a file), the UPOS simulator executable
-(its SQLite ledger is the bank's word on money moved), an MT-SICS scale simulator, the real broker,
+(its SQLite ledger is the bank's word on money moved), an MT-SICS scale simulator, a serial scanner
+(pty) and an ESC/POS receipt printer (TCP; its paper is the word on what printed), the real broker,
 and the gateway either in-process or as a ``python -m gateway run`` subprocess killed with SIGKILL."""
 
 from __future__ import annotations
@@ -28,9 +29,12 @@ from gateway.devices.payment import const as payment
 from protocols.barcodes import WeightBarcode, WeightBarcodeFormat, ean13, encode_weight_barcode
 from protocols.bus import GatewayAddress, encode
 from protocols.bus.sales import PriceItem, PriceList, pricelist_topic
+from protocols.scanner import LineFraming
 from simulators.checkout import CashierClient
 from simulators.payment.model import PURCHASE, VOID, TerminalModel
+from simulators.printer.device import ReceiptPrinterConfig, ReceiptPrinterSimulator
 from simulators.scale.mtsics import MtSicsConfig, MtSicsSimulator
+from simulators.scanner import ScannerConfig, ScannerSimulator
 from tests.gateway.fiscal.rig import Register
 from tests.gateway.payment.support import sim_command
 from tests.gateway.support import BusWatcher, Message, wait_until
@@ -44,6 +48,8 @@ CAMPAIGN_POINTS = [
 
 ROOT = Path(__file__).resolve().parents[3]
 LANE = "lane1"
+SCANNER = "scan1"
+PRINTER = "rp1"
 LOGIN, PIN = "ivanova", "1234"
 CASHIER_NAME, CASHIER_INN = "Иванова Анна", "500100732259"
 
@@ -93,7 +99,8 @@ def _toml(value: Any) -> str:
 class Store:
     """Simulated devices of one checkout lane and the gateway config that binds them."""
 
-    def __init__(self, tmp: Path, mqtt_url: str, root: str, tenant: str, *, scale: bool = False) -> None:
+    def __init__(self, tmp: Path, mqtt_url: str, root: str, tenant: str, *, scale: bool = False,
+                 peripherals: bool = False) -> None:
         self.tmp = tmp
         self.register = Register(tmp)
         self.terminal_state = tmp / "terminal.db"
@@ -101,6 +108,8 @@ class Store:
         self.terminal_dir = tmp / "upos"
         self.terminal_dir.mkdir()
         self.scale: MtSicsSimulator | None = None
+        self.scanner: ScannerSimulator | None = None
+        self.printer: ReceiptPrinterSimulator | None = None
         self.port = free_port()
         self.address = GatewayAddress(tenant, "s1", "gwc", root)
         self.mqtt_url = mqtt_url
@@ -120,6 +129,17 @@ class Store:
             devices.append({"id": "scale1", "kind": "scale", "driver": "mtsics", "url": self.scale.serve_pty(),
                             "options": {"poll_interval_s": 0.2, "timeout": 1.0}})
             lane_options["scale"] = "scale1"
+        if peripherals:  # a serial scanner as programmed in stores (STX … CRLF, AIM, GS as <GS>) and a printer
+            framing = {"prefix": "STX", "suffix": "CRLF", "aim": True, "gs_substitute": "<GS>"}
+            self.scanner = ScannerSimulator(ScannerConfig(framing=LineFraming.from_names(**framing)))
+            devices.append({"id": SCANNER, "kind": "scanner", "driver": "serial", "url": self.scanner.serve_pty(),
+                            "options": {**framing, "read_timeout_s": 0.1}})
+            self.printer = ReceiptPrinterSimulator(ReceiptPrinterConfig(width=48, out_dir=tmp / "paper"))
+            host, port = self.printer.serve_tcp(0)
+            devices.append({"id": PRINTER, "kind": "receipt_printer", "driver": "escpos",
+                            "url": f"tcp://{host}:{port}",
+                            "options": {"poll_interval_s": 0.2, "settle": 0.1, "timeout": 1.0, "width": 48}})
+            lane_options.update(scanner=SCANNER, printer=PRINTER)
         devices.append({"id": LANE, "kind": "lane", "driver": "checkout", "url": "local", "options": lane_options})
         self.config = tmp / "gateway.toml"
         lines = [
@@ -162,6 +182,11 @@ class Store:
     def receipts(self) -> list[Any]:
         return self.register.receipts()
 
+    def paper(self) -> list[str]:
+        """The text of every document the receipt printer cut, in order."""
+        assert self.printer is not None
+        return [d.text for d in self.printer.documents]
+
     def events(self, event_type: str) -> list[dict[str, Any]]:
         topic = self.address.event(LANE, event_type)
         return [m.json() for m in self.watcher.matching(lambda m: m.topic == topic)]
@@ -180,6 +205,10 @@ class Store:
         self.register.stop()
         if self.scale is not None:
             self.scale.stop()
+        if self.scanner is not None:
+            self.scanner.stop()
+        if self.printer is not None:
+            self.printer.stop()
 
 
 class GatewayProcess:
