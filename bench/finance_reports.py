@@ -38,7 +38,7 @@ import psycopg
 from sqlalchemy import Engine, select, text
 
 from cloud.db import make_engine, session_factory, unit_of_work, upgrade
-from cloud.finance import reports, service, setup
+from cloud.finance import imports, ingest, reports, setup
 from cloud.finance.models import AccountIn, CfoIn, FinRule, LegalEntityIn, RuleIn
 from cloud.tenancy.service import create_tenant
 from protocols.onec import (
@@ -184,18 +184,18 @@ def import_once(url: str, engine: Engine, tid: int, user_id: int | None, content
     cpu0, server0 = time.process_time(), backend_cpu(url)
     t0 = time.perf_counter()
     with unit_of_work(factory) as s:
-        row = service.start_import(s, tid, user_id, "onec", "bench.txt", content)
+        row = imports.start_import(s, tid, user_id, "onec", "bench.txt", content)
     t1 = time.perf_counter()
     assert row.id is not None
-    result = service.run_import(factory, row.id)
+    result = imports.run_import(factory, row.id)
     t2 = time.perf_counter()
     cpu1, server = time.process_time(), server_cpu_since(url, server0)
     assert result.created == lines, result
     with unit_of_work(factory) as s:
-        again = service.start_import(s, tid, user_id, "onec", "bench.txt", content)
+        again = imports.start_import(s, tid, user_id, "onec", "bench.txt", content)
     assert again.id is not None
     t3 = time.perf_counter()
-    second = service.run_import(factory, again.id)
+    second = imports.run_import(factory, again.id)
     reimport = time.perf_counter() - t3
     assert second.created == 0 and second.duplicates == lines, second
     run = ImportRun(t1 - t0, t2 - t1, reimport, cpu1 - cpu0, server, load())
@@ -211,9 +211,9 @@ def dedupe_lookups(factory: Any, tenant_id: int, content: bytes) -> None:
     """The known-keys lookup of a re-import, old way (``IN`` per 1000 keys, prepared after five
     runs as psycopg does) against now (one query with all the keys), same keys, same run."""
     with unit_of_work(factory) as s:
-        keys = [op.op.key for op in service.parse_file("onec", content, {}, setup.names(s, tenant_id))[0]]
+        keys = [op.op.key for op in imports.parse_file("onec", content, {}, setup.names(s, tenant_id))[0]]
     timings = {}
-    for label, lookup in (("old, IN per 1000 keys", _old_lookup), ("now, one query", service._existing_keys)):
+    for label, lookup in (("old, IN per 1000 keys", _old_lookup), ("now, one query", ingest._existing_keys)):
         with unit_of_work(factory) as s:
             t = time.perf_counter()
             found = lookup(s, tenant_id, keys)
@@ -225,7 +225,7 @@ def dedupe_lookups(factory: Any, tenant_id: int, content: bytes) -> None:
 
 
 def _old_lookup(session: Any, tenant_id: int, keys: list[str]) -> set[str]:
-    ops = service.OPS
+    ops = ingest.OPS
     found: set[str] = set()
     for start in range(0, len(keys), 1000):
         found.update(session.scalars(select(ops.c.dedupe_key).where(ops.c.tenant_id == tenant_id,

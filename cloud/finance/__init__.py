@@ -1,5 +1,4 @@
-"""Management finance: cash flow (ДДС) and P&L (БДР) articles, calculated indicators,
-allocation rules for bank operations and how much of the money they cover.
-
-Pure logic only here (no tables, no HTTP): the services and routers build on these.
+"""Management finance: cash flow (ДДС) and P&L (БДР) by articles, responsibility centres,
+calculated indicators, budgets and plan vs actual, bank-statement import with allocation rules,
+and how much of the money the rules cover.
 """

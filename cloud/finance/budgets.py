@@ -14,8 +14,8 @@ from sqlmodel import Session
 from cloud.catalog.units import to_kop
 from cloud.errors import Conflict, Invalid, NotFound
 from cloud.finance.models import BudgetIn, BudgetLineIn, BudgetPublic, FinBudget, FinBudgetLine
-from cloud.finance.service import month_of
 from cloud.finance.setup import names
+from cloud.finance.totals import month_of
 
 
 def _budget(session: Session, tenant_id: int, budget_id: int) -> FinBudget:

@@ -2,7 +2,7 @@
 
 Money is stored as integer kopecks (``*_kop``) and spoken as ``Decimal`` rubles in the API;
 months are the first day of the month (``date``). Every table carries ``tenant_id`` and every
-query of :mod:`cloud.finance.service` filters by it.
+query of the finance services (:mod:`cloud.finance.service` and its siblings) filters by it.
 
 Operation amounts are positive with a ``direction``; :class:`FinTotal` keeps *signed* sums
 (inflow +, outflow −) per (article, ЦФО, project, account, payment month, accrual month), kept

@@ -41,8 +41,9 @@ from cloud.finance.models import (
     OpStatus,
     SourceKind,
 )
-from cloud.finance.service import month_of, part_public
+from cloud.finance.service import part_public
 from cloud.finance.setup import Names, indicator_set, names, user_values
+from cloud.finance.totals import month_of
 
 INCOME = {PnlClass.REVENUE.value, PnlClass.OTHER_INCOME.value}
 UNALLOCATED = "unallocated"

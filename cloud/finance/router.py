@@ -14,7 +14,7 @@ from starlette.formparsers import MultiPartException
 
 from cloud.deps import CurrentUser, SessionDep, TenantId
 from cloud.errors import Invalid
-from cloud.finance import budgets, reports, service, setup, tasks
+from cloud.finance import budgets, imports, reports, rules, service, setup, tables, tasks
 from cloud.finance.models import (
     AccountIn,
     AccountPublic,
@@ -210,7 +210,7 @@ def _queue(request: Request, session: SessionDep, tenant_id: int, import_id: int
     from cloud.worker import celery_app  # Redis workers, or eager in this process without Redis
 
     celery_app.tasks[tasks.import_operations.name].delay(import_id, request.app.state.settings.database_url)
-    return service.get_import(session, tenant_id, import_id)
+    return imports.get_import(session, tenant_id, import_id)
 
 
 @router.post("/imports/bank-statement", response_model=ImportPublic, status_code=202)
@@ -229,7 +229,7 @@ async def import_statement(request: Request, session: SessionDep, tenant_id: Ten
         raise Invalid("тело запроса пустое: пришлите файл выписки", code="empty_file")
     if len(content) > MAX_UPLOAD:
         raise Invalid("файл больше 64 МБ: разбейте выписку по периодам", code="file_too_large")
-    row = service.start_import(session, tenant_id, user.id, "onec", file_name, content)
+    row = imports.start_import(session, tenant_id, user.id, "onec", file_name, content)
     assert row.id is not None
     return _queue(request, session, tenant_id, row.id)
 
@@ -257,16 +257,16 @@ def import_table(data: TableImportIn, request: Request, session: SessionDep, ten
                  user: CurrentUser) -> ImportPublic:
     if data.format not in ("xlsx", "csv"):
         raise Invalid(f"формат {data.format!r}: бывает xlsx или csv", code="bad_format")
-    content = service.decode_b64(data.content_b64)
+    content = tables.decode_b64(data.content_b64)
     options = data.model_dump(mode="json", exclude={"content_b64", "format"})
-    row = service.start_import(session, tenant_id, user.id, data.format, data.file_name, content, options)
+    row = imports.start_import(session, tenant_id, user.id, data.format, data.file_name, content, options)
     assert row.id is not None
     return _queue(request, session, tenant_id, row.id)
 
 
 @router.get("/imports/{import_id}", response_model=ImportPublic)
 def get_import(import_id: int, session: SessionDep, tenant_id: TenantId) -> ImportPublic:
-    return service.get_import(session, tenant_id, import_id)
+    return imports.get_import(session, tenant_id, import_id)
 
 
 # ---------------------------------------------------------------- operations, rules
@@ -308,22 +308,22 @@ def allocate(data: AllocateIn, session: SessionDep, tenant_id: TenantId) -> dict
 
 @router.get("/rules", response_model=list[RulePublic])
 def list_rules(session: SessionDep, tenant_id: TenantId) -> list[RulePublic]:
-    return service.list_rules(session, tenant_id)
+    return rules.list_rules(session, tenant_id)
 
 
 @router.post("/rules", response_model=RulePublic, status_code=201)
 def create_rule(data: RuleIn, session: SessionDep, tenant_id: TenantId) -> RulePublic:
-    return service.save_rule(session, tenant_id, data)
+    return rules.save_rule(session, tenant_id, data)
 
 
 @router.put("/rules/{rule_id}", response_model=RulePublic)
 def update_rule(rule_id: int, data: RuleIn, session: SessionDep, tenant_id: TenantId) -> RulePublic:
-    return service.save_rule(session, tenant_id, data, rule_id)
+    return rules.save_rule(session, tenant_id, data, rule_id)
 
 
 @router.delete("/rules/{rule_id}", status_code=204)
 def delete_rule(rule_id: int, session: SessionDep, tenant_id: TenantId) -> None:
-    service.delete_rule(session, tenant_id, rule_id)
+    rules.delete_rule(session, tenant_id, rule_id)
 
 
 @router.get("/rules/suggestions")
@@ -387,7 +387,7 @@ def set_budget_lines(budget_id: int, lines: list[BudgetLineIn], session: Session
 
 @router.post("/budgets/{budget_id}/import")
 def import_budget(budget_id: int, data: BudgetFileIn, session: SessionDep, tenant_id: TenantId) -> dict[str, int]:
-    lines = budgets.lines_from_xlsx(service.decode_b64(data.content_b64))
+    lines = budgets.lines_from_xlsx(tables.decode_b64(data.content_b64))
     return {"saved": budgets.set_lines(session, tenant_id, budget_id, lines, data.replace)}
 
 

@@ -15,7 +15,7 @@ from sqlalchemy import update
 
 from cloud.config import get_settings
 from cloud.db import session_factory, shared_engine
-from cloud.finance import service
+from cloud.finance import imports
 from cloud.finance.models import FinImport
 
 log = logging.getLogger(__name__)
@@ -25,7 +25,7 @@ PROGRESS_EVERY = 5000
 def _sink(database_url: str):  # type: ignore[no-untyped-def]
     engine = shared_engine(database_url)
     if engine.dialect.name == "sqlite":
-        return None  # one writer at a time: progress stays in this process (service.PROGRESS)
+        return None  # one writer at a time: progress stays in this process (imports.PROGRESS)
 
     def write(import_id: int, done: int, total: int) -> None:
         if done % PROGRESS_EVERY and done != total:
@@ -39,6 +39,6 @@ def _sink(database_url: str):  # type: ignore[no-untyped-def]
 @shared_task(name="cloud.finance.import_operations", ignore_result=False)  # type: ignore[untyped-decorator]
 def import_operations(import_id: int, database_url: str | None = None) -> dict[str, object]:
     url = database_url or get_settings().database_url
-    result = service.run_import(session_factory(shared_engine(url)), import_id, _sink(url))
+    result = imports.run_import(session_factory(shared_engine(url)), import_id, _sink(url))
     log.info("finance import %s: %s", import_id, result.state)
     return result.model_dump(mode="json")

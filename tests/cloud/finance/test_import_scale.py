@@ -26,7 +26,7 @@ from sqlmodel import Session
 from cloud.catalog.units import to_kop
 from cloud.db import unit_of_work
 from cloud.errors import Invalid
-from cloud.finance import service, setup
+from cloud.finance import imports, ingest, setup
 from cloud.finance.allocation import Status
 from cloud.finance.models import (
     AccountIn,
@@ -36,8 +36,11 @@ from cloud.finance.models import (
     FinOperationPart,
     FinRule,
     FinTotal,
+    ImportPublic,
     LegalEntityIn,
 )
+from cloud.finance.rules import load_rules
+from cloud.finance.totals import CHUNK
 from protocols.onec import (
     AccountSection,
     BankDocument,
@@ -112,11 +115,11 @@ def counting(engine: Engine) -> Iterator[list[str]]:
         event.remove(engine, "before_cursor_execute", before)
 
 
-def run(sessions: sessionmaker[Session], tid: int, content: bytes) -> service.ImportPublic:
+def run(sessions: sessionmaker[Session], tid: int, content: bytes) -> ImportPublic:
     with unit_of_work(sessions) as s:
-        row = service.start_import(s, tid, None, "onec", "st.txt", content)
+        row = imports.start_import(s, tid, None, "onec", "st.txt", content)
     assert row.id is not None
-    result = service.run_import(sessions, row.id)
+    result = imports.run_import(sessions, row.id)
     assert result.state == "done", result
     return result
 
@@ -137,7 +140,7 @@ def test_statements_per_import_do_not_grow_with_the_file(fin, engine: Engine) ->
         # for the parts, one upsert of the totals: the same handful at 300 lines and at 2400.
         assert big == small, counts
     else:  # SQLite: chunks of CHUNK rows (lookup, insert … returning, parts, totals)
-        chunks = math.ceil(2400 / service.CHUNK)
+        chunks = math.ceil(2400 / CHUNK)
         assert big[0] - small[0] <= 4 * chunks and big[1] - small[1] <= chunks, counts
 
 
@@ -146,15 +149,15 @@ def test_reimport_cost_is_linear_in_the_file(fin) -> None:
     sessions, tid = fin
     run(sessions, tid, statement(8000))
     with unit_of_work(sessions) as s:
-        n = service.names(s, tid)
-        ops = {size: service.parse_file("onec", statement(size), {}, n)[0] for size in (1000, 8000)}
+        n = setup.names(s, tid)
+        ops = {size: imports.parse_file("onec", statement(size), {}, n)[0] for size in (1000, 8000)}
     best = {}
     for size, new_ops in ops.items():
         times = []
         for _ in range(3):
             with unit_of_work(sessions) as s:
                 t0 = time.perf_counter()
-                result = service.ingest(s, tid, new_ops)
+                result = ingest.ingest(s, tid, new_ops)
                 times.append(time.perf_counter() - t0)
                 assert result.created == 0 and result.duplicates == size
         best[size] = min(times)
@@ -166,7 +169,7 @@ def test_bulk_insert_skips_rows_a_concurrent_import_stored_first(fin, monkeypatc
     ON CONFLICT skips those rows, their parts are not written and the totals stay exact."""
     sessions, tid = fin
     run(sessions, tid, statement(250))  # the "concurrent" import: lines 1–250
-    monkeypatch.setattr(service, "_existing_keys", lambda *args: set())
+    monkeypatch.setattr(ingest, "_existing_keys", lambda *args: set())
     result = run(sessions, tid, statement(500))  # lines 1–500
     assert result.created == 250 and result.duplicates == 250
     with unit_of_work(sessions) as s:
@@ -236,15 +239,15 @@ def test_statements_the_server_runs_do_not_grow_with_the_file(fin, engine: Engin
             run(sessions, tid, statement(lines, first))
         counts[lines] = (new[0], again[0])
     assert counts[300] == counts[2400], counts
-    monkeypatch.setattr(service, "STREAM_FIRST", 50)
-    monkeypatch.setattr(service, "STREAM_CHUNK_MIN", 50)
+    monkeypatch.setattr(ingest, "STREAM_FIRST", 50)
+    monkeypatch.setattr(ingest, "STREAM_CHUNK_MIN", 50)
     streamed = {}
     for lines, first in ((300, 10_000), (2400, 20_000)):
         with server_statements(engine) as new:
             run(sessions, tid, statement(lines, first))
         streamed[lines] = new[0]
-    chunks = {lines: len(service._chunk_ends(lines, True)) for lines in streamed}
-    assert chunks[300] > 1 and chunks[2400] == 1 + service.STREAM_CHUNKS, chunks
+    chunks = {lines: len(ingest._chunk_ends(lines, True)) for lines in streamed}
+    assert chunks[300] > 1 and chunks[2400] == 1 + ingest.STREAM_CHUNKS, chunks
     assert streamed[2400] - streamed[300] == 2 * (chunks[2400] - chunks[300]), (streamed, chunks)
 
 
@@ -277,12 +280,12 @@ def test_streamed_import_stores_what_the_plain_one_does(fin, monkeypatch) -> Non
     operations, parts, rules and totals (on SQLite both are the plain one)."""
     sessions, tid = fin
     content = statement(1200)
-    monkeypatch.setattr(service, "STREAM_FIRST", 100)
-    monkeypatch.setattr(service, "STREAM_CHUNK_MIN", 100)
+    monkeypatch.setattr(ingest, "STREAM_FIRST", 100)
+    monkeypatch.setattr(ingest, "STREAM_CHUNK_MIN", 100)
     streamed = run(sessions, tid, content)
     after_stream = _snapshot(sessions, tid)
     _forget(sessions, tid)
-    monkeypatch.setattr(service, "BULK_MIN", 10**9)
+    monkeypatch.setattr(ingest, "BULK_MIN", 10**9)
     plain = run(sessions, tid, content)
     after_plain = _snapshot(sessions, tid)
     assert (streamed.created, streamed.allocated, streamed.duplicates) == (plain.created, plain.allocated, plain.duplicates)
@@ -300,9 +303,9 @@ def test_concurrent_import_met_in_a_later_chunk(fin, monkeypatch) -> None:
     every count, part and total is exact."""
     sessions, tid = fin
     run(sessions, tid, statement(100, 250))  # the "concurrent" import: lines 251–350
-    monkeypatch.setattr(service, "STREAM_FIRST", 100)
-    monkeypatch.setattr(service, "STREAM_CHUNK_MIN", 100)
-    monkeypatch.setattr(service, "_existing_keys", lambda *args: set())
+    monkeypatch.setattr(ingest, "STREAM_FIRST", 100)
+    monkeypatch.setattr(ingest, "STREAM_CHUNK_MIN", 100)
+    monkeypatch.setattr(ingest, "_existing_keys", lambda *args: set())
     result = run(sessions, tid, statement(500))  # lines 1–500
     assert result.created == 400 and result.duplicates == 100 and result.total == 500
     with unit_of_work(sessions) as s:
@@ -327,31 +330,31 @@ def test_check_stores_the_file_or_nothing(fin) -> None:
     unknown = good.replace(ACCOUNT.encode(), b"40702810999999999999")
     for bad, code in ((cut, "unterminated_section"), (unknown, "unknown_account"), (b"garbage", "not_client_bank_exchange")):
         with unit_of_work(sessions) as s, pytest.raises(Invalid) as info:
-            service.start_import(s, tid, None, "onec", "bad.txt", bad)
+            imports.start_import(s, tid, None, "onec", "bad.txt", bad)
         assert info.value.code == code, info.value.message
         assert info.value.message.startswith("выписка не загружена")
     with unit_of_work(sessions) as s:
         assert s.scalar(select(func.count()).select_from(FinImport).where(FinImport.tenant_id == tid)) == 0
-        row = service.start_import(s, tid, None, "onec", "good.txt", good)
-    service._PARSED.clear()  # as a worker process would: the file is read back from the row
+        row = imports.start_import(s, tid, None, "onec", "good.txt", good)
+    imports._PARSED.clear()  # as a worker process would: the file is read back from the row
     with unit_of_work(sessions) as s:
         stored = s.get(FinImport, row.id)
         assert stored is not None and stored.content == good and stored.total == 300 and stored.state == "pending"
         assert stored.balance_differences == []
-    result = service.run_import(sessions, row.id)
+    result = imports.run_import(sessions, row.id)
     assert result.state == "done" and result.created == 300
 
 
 def test_gc_pause_nests_and_restores() -> None:
     assert gc.isenabled()
-    with service.gc_paused():
-        with service.gc_paused():
+    with imports.gc_paused():
+        with imports.gc_paused():
             assert not gc.isenabled()
         assert not gc.isenabled()
     assert gc.isenabled()
     gc.disable()
     try:
-        with service.gc_paused():
+        with imports.gc_paused():
             pass
         assert not gc.isenabled()  # off before: left off
     finally:
@@ -374,10 +377,10 @@ def test_planner_allocates_as_the_rule_set_does(fin) -> None:
                       shares=[{"article": "D.1.2.3", "cfo": "S2", "month_shift": 2}]))
         s.commit()
     with unit_of_work(sessions) as s:
-        n = service.names(s, tid)
-        rules = service.load_rules(s, tid, n)
-        new_ops = service.parse_file("onec", statement(2400), {}, n)[0]
-    planner = service._Planner(rules, n, tid)
+        n = setup.names(s, tid)
+        rules = load_rules(s, tid, n)
+        new_ops = imports.parse_file("onec", statement(2400), {}, n)[0]
+    planner = ingest._Planner(rules, n, tid)
     seen = set()
     for item in new_ops:
         status, origin, suggestion, parts = planner.plan(item, to_kop(item.op.amount))
@@ -389,7 +392,7 @@ def test_planner_allocates_as_the_rule_set_does(fin) -> None:
             assert (status, origin, suggestion, parts) == ("allocated", "rule", None, want_parts), item.op
             assert planner.rule_ids[item.op.key] == rules.ids[a.rule or ""]
         elif a.status is Status.SUGGESTED:
-            assert (status, origin, parts) == ("suggested", "", None) and suggestion == service._suggestion(a, rules)
+            assert (status, origin, parts) == ("suggested", "", None) and suggestion == ingest._suggestion(a, rules)
         else:
             assert (status, origin, suggestion, parts) == ("unallocated", "", None, None)
         seen.add((a.status, len(a.parts)))
