@@ -111,7 +111,7 @@ class PrivateMosquitto:
             conf = self._dir / "mosquitto.conf"
             conf.write_text(
                 f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
-                "set_tcp_nodelay true\nmax_queued_messages 100000\n"
+                "set_tcp_nodelay true\nmax_queued_messages 100000\nmax_inflight_messages 1000\n"
             )
             self._proc = subprocess.Popen(
                 [self.binary, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
