@@ -112,7 +112,7 @@ class CheckoutService:
             return "failed"
         if outcome == "applied":
             for lane in self.lanes.values():
-                lane._changed()
+                lane.changed()
         return outcome
 
     def _recover(self, lane: Lane) -> None:

@@ -1,32 +1,42 @@
 """Card slips and receipt copies on the lane's receipt printer: at most once each, never in a sale's way.
 
 The customer of a card payment gets the terminal's slip (``ОДОБРЕНО``, amount, card, RRN, auth
-code), printed on the lane's ``printer`` after the fiscal receipt. Two rules shape this module:
+code), printed on the lane's ``printer`` after the fiscal receipt. When the receipt could not be
+printed and the cashier gave up, the charge is voided and the customer gets the terminal's
+cancellation slip instead (``ОТМЕНА``). Two rules shape this module:
 
-* **The sale comes first.** A slip is planned only once the sale (or return) is saved
-  ``completed`` and its event is on its way; a printer that is offline, out of paper or broken
-  leaves the sale completed and the slip ``failed`` (or ``unknown``) with a Russian message for
-  the cashier, who reprints it when the printer is fixed. Nothing here raises into the saga.
+* **The sale comes first.** A slip is planned only once the sale (or return) is saved final —
+  ``completed``, or ``cancelled_refunded`` for the void slip — and its event is on its way; a
+  printer that is offline, out of paper or broken leaves the sale as it ended and the slip
+  ``failed`` (or ``unknown``) with a Russian message for the cashier, who reprints it when the
+  printer is fixed. Nothing here raises into the saga.
 * **At most once per id.** A slip print is an operation of its own in the checkout store (kind
   ``slip``), and its id is also the ``print_document`` command id in the gateway's journal, so
   the printer family's at-most-once machinery applies unchanged (see ``gateway.checkout.calls``).
 
-Ids. The automatic card slip of operation ``{op}`` (a sale or a return) is ``{op}.slip1``; a
-reprint the cashier asks for is ``{op}.slip{n}`` (n = 2, 3, …; marked ``КОПИЯ`` when an earlier
-one printed or may have printed); a non-fiscal copy of the receipt is ``{op}.copy{n}``. A reprint
-is always a new id: a repeat of an old one would only return the stored answer.
+Ids. The automatic card slip of operation ``{op}`` (a sale or a return) is ``{op}.slip1``; the
+automatic void slip of a given-up one is ``{op}.void1``; a reprint the cashier asks for is
+``{op}.slip{n}`` / ``{op}.void{n}`` (n = 2, 3, …; marked ``КОПИЯ`` when an earlier one printed or
+may have printed); a non-fiscal copy of the receipt is ``{op}.copy{n}``. A reprint is always a new
+id: a repeat of an old one would only return the stored answer.
 
 The automatic slip, step by step (crash points, ``VITRINA_CRASHPOINT``, in the order met):
 
-1. the sale is saved ``completed`` (the lane's ``fiscalized`` step)
-2. the slip is saved ``printing`` with its exact document (only with a card payment and a printer)
+1. the sale is saved final: ``completed`` (the saga's ``fiscalized`` step) or ``cancelled_refunded``
+   (its ``voided`` step)
+2. the slip is saved ``printing`` with its exact document (only with a card payment — a voided
+   one for the void slip — and a printer)
 3. the sale's event goes to the outbox
 4. ................................................................ ``lane.before_slip``
-5. journal ``{op}.slip1`` running → the printer prints
+5. journal ``{op}.slip1`` (``{op}.void1``) running → the printer prints
 6. the printer answered, the slip does not know yet ................ ``lane.after_slip``
 7. ``printed`` / ``failed`` / ``unknown`` saved
 
-Recovery: a completed sale whose event was pending gets its slip planned (a crash between 1
+The slip's text is the terminal's own, from the journaled answer of the card operation (the
+charge ``{op}.p{n}``, the void ``{op}.v{n}``), cut at its ``~S`` mark; when the terminal gave none
+it is composed from the approval (amount, card, auth code, RRN).
+
+Recovery: a final sale whose event was pending gets its slip planned (a crash between 1
 and 2); a slip still ``printing`` is printed again *under the same command id*, so the journal
 decides: the printer was never asked (died before 5) → it prints now, once; the printer
 answered (died at 6) → its stored answer, nothing printed again; the gateway died while the
@@ -65,7 +75,13 @@ UNKNOWN = "unknown"
 SLIP_FINAL = frozenset({PRINTED, FAILED, UNKNOWN})
 
 SLIP_CARD = "card"
+SLIP_VOID = "void"
+"""The cancellation slip of a card charge voided because the receipt could not be printed."""
 SLIP_COPY = "copy"
+_NAMES = {SLIP_CARD: "slip", SLIP_VOID: "void", SLIP_COPY: "copy"}
+"""The slip kind as its id has it."""
+_WHAT = {SLIP_CARD: ("Слип", ""), SLIP_VOID: ("Слип отмены", ""), SLIP_COPY: ("Копия чека", "а")}
+"""The print as the cashier's messages name it, and the ending its past participle takes."""
 
 CRASH_BEFORE_SLIP = "lane.before_slip"
 CRASH_AFTER_SLIP = "lane.after_slip"
@@ -103,18 +119,19 @@ class SlipPrinter:
         self.store = store
         self.calls = calls
 
-    # The automatic card slip ---------------------------------------------------------------
+    # The automatic slip ----------------------------------------------------------------------
     def plan(self, op: Op) -> Op | None:
-        """Save the card slip of a completed ``op`` as ``printing`` (idempotent; ``None``: no slip)."""
-        if not self.printer or not _card(op) or op.kind not in (KIND_SALE, KIND_RETURN) or op.state != "completed":
+        """Save the card (or void) slip of a final ``op`` as ``printing`` (idempotent; ``None``: no slip)."""
+        kind = automatic_slip(op)
+        if not self.printer or kind is None:
             return None
         try:
-            existing = self.store.get(slip_id(op.id, SLIP_CARD, 1))
+            existing = self.store.get(slip_id(op.id, kind, 1))
             if existing is not None:
                 return existing
-            return self._save_new(op, SLIP_CARD, 1, copy=False)
-        except Exception:  # never in the sale's way: the sale is completed already
-            log.exception("lane %s: the card slip of %s could not be planned", self.lane_id, op.id)
+            return self._save_new(op, kind, 1, copy=False)
+        except Exception:  # never in the sale's way: the sale is final already
+            log.exception("lane %s: the %s slip of %s could not be planned", self.lane_id, kind, op.id)
             return None
 
     def run(self, slip: Op | None, progress: ProgressFn = _no_progress) -> Op | None:
@@ -136,13 +153,13 @@ class SlipPrinter:
 
     # What the cashier asks for ---------------------------------------------------------------
     def reprint(self, op: Op, progress: ProgressFn = _no_progress) -> Op:
-        """The card slip of ``op`` again, under a new id; ``SlipRefused`` when it did not print."""
-        if op.kind not in (KIND_SALE, KIND_RETURN) or op.state != "completed":
-            raise SlipRefused(f"Чек {op.id} не завершён: слипа нет")
-        if not _card(op):
+        """The card (or void) slip of ``op`` again, under a new id; ``SlipRefused`` when it did not print."""
+        kind = automatic_slip(op)
+        if kind is None:
+            if op.kind not in (KIND_SALE, KIND_RETURN) or op.state not in ("completed", "cancelled_refunded"):
+                raise SlipRefused(f"Чек {op.id} не завершён: слипа нет")
             raise SlipRefused("В этом чеке нет оплаты картой: слипа нет")
-        earlier = self.slips(op.id, SLIP_CARD)
-        return self._request(op, SLIP_CARD, earlier, progress)
+        return self._request(op, kind, self.slips(op.id, kind), progress)
 
     def copy(self, op: Op, progress: ProgressFn = _no_progress) -> Op:
         """A non-fiscal copy of a completed receipt, under a new id; ``SlipRefused`` when it did not print."""
@@ -172,14 +189,15 @@ class SlipPrinter:
         return found
 
     def view(self, op: Op) -> dict[str, Any] | None:
-        """The card slip of ``op`` as the cashier page shows it (``None``: no slip for this one)."""
-        if op.kind not in (KIND_SALE, KIND_RETURN) or op.state != "completed" or not _card(op):
+        """The card (or void) slip of ``op`` as the cashier page shows it (``None``: no slip for this one)."""
+        kind = automatic_slip(op)
+        if kind is None:
             return None
-        found = self.slips(op.id, SLIP_CARD)
+        found = self.slips(op.id, kind)
         if not found:
             if not self.printer:
                 return None
-            return {"state": FAILED, "message": "Слип не печатался: напечатайте его", "prints": 0,
+            return {"state": FAILED, "message": f"{_WHAT[kind][0]} не печатался: напечатайте его", "prints": 0,
                     "can_reprint": True}
         last = found[-1]
         return {"state": last.state, "message": last.doc.get("message", ""), "prints": len(found),
@@ -189,8 +207,13 @@ class SlipPrinter:
     def _save_new(self, op: Op, kind: str, n: int, *, copy: bool) -> Op:
         assert self.printer is not None
         if kind == SLIP_CARD:
-            document = card_slip(op, self._terminal_text(op), terminal=self.payment or "", lane=self.lane_id,
-                                 copy=copy)
+            charge = _card_payment(op.doc["payments"])
+            document = card_slip(op, self._terminal_text(charge.get("operation_id")), terminal=self.payment or "",
+                                 lane=self.lane_id, copy=copy)
+        elif kind == SLIP_VOID:
+            voided = _card_payment(op.doc["voided"])
+            document = void_slip(op, self._terminal_text(voided.get("void_id")), terminal=self.payment or "",
+                                 lane=self.lane_id, copy=copy)
         else:
             document = receipt_copy(op, lane=self.lane_id)
         slip = Op(slip_id(op.id, kind, n), self.lane_id, KIND_SLIP, PRINTING, {
@@ -202,7 +225,7 @@ class SlipPrinter:
 
     def _print(self, slip: Op, progress: ProgressFn) -> Op:
         crashpoint(CRASH_BEFORE_SLIP)
-        progress("slip", "Печать слипа…" if slip.doc["slip"] == SLIP_CARD else "Печать копии чека…")
+        progress("slip", _PROGRESS[slip.doc["slip"]])
         out = self.calls.call(slip.doc["printer"], PRINT_ACTION, slip.id, slip.doc["document"],
                               timeout=PRINT_TIMEOUT_S)
         if out.status is ReplyStatus.DONE:
@@ -215,10 +238,9 @@ class SlipPrinter:
                         out.code)
         return slip
 
-    def _terminal_text(self, op: Op) -> str:
-        """The slip text the terminal returned with the card operation (journaled with its answer)."""
-        card = next(p for p in op.doc["payments"] if p["type"] == "card")
-        entry = self.calls.journal.lookup(card.get("operation_id") or "") if card.get("operation_id") else None
+    def _terminal_text(self, operation_id: str | None) -> str:
+        """The slip text the terminal returned with card operation ``operation_id`` (journaled with its answer)."""
+        entry = self.calls.journal.lookup(operation_id) if operation_id else None
         found = stored_outcome(entry) if entry is not None else None
         if found is None or found.status is not ReplyStatus.DONE:
             return ""
@@ -227,22 +249,42 @@ class SlipPrinter:
 
 def slip_id(op_id: str, kind: str, n: int) -> str:
     """The slip operation's id, also its ``print_document`` command id (≤ 64 characters)."""
-    return f"{op_id}.{'slip' if kind == SLIP_CARD else 'copy'}{n}"
+    return f"{op_id}.{_NAMES[kind]}{n}"
 
 
-def _card(op: Op) -> bool:
-    return any(p["type"] == "card" and p.get("operation_id") for p in op.doc.get("payments", []))
+def automatic_slip(op: Op) -> str | None:
+    """The slip ``op`` gets on its own: ``card`` for a completed sale or return paid (refunded) by card,
+    ``void`` for one that ended ``cancelled_refunded`` with a card charge voided; otherwise ``None``."""
+    if op.kind not in (KIND_SALE, KIND_RETURN):
+        return None
+    if op.state == "completed" and _has_card(op.doc.get("payments", [])):
+        return SLIP_CARD
+    if op.state == "cancelled_refunded" and _has_card(op.doc.get("voided", [])):
+        return SLIP_VOID
+    return None
+
+
+def _has_card(payments: list[dict[str, Any]]) -> bool:
+    return any(p["type"] == "card" and p.get("operation_id") for p in payments)
+
+
+def _card_payment(payments: list[dict[str, Any]]) -> dict[str, Any]:
+    """The card payment a slip is for (a sale has at most one: the tender's ``card_op``)."""
+    return next(p for p in payments if p["type"] == "card")
+
+
+_PROGRESS = {SLIP_CARD: "Печать слипа…", SLIP_VOID: "Печать слипа отмены…", SLIP_COPY: "Печать копии чека…"}
 
 
 def _conclude(out: Outcome, kind: str) -> tuple[str, str]:
-    what = "Слип" if kind == SLIP_CARD else "Копия чека"
+    what, end = _WHAT[kind]
     if out.status is ReplyStatus.DONE:
-        return PRINTED, f"{what} напечатан{'а' if kind == SLIP_COPY else ''}"
+        return PRINTED, f"{what} напечатан{end}"
     last = (out.result or {}).get("last") or {}
     if out.code in NOTHING_PRINTED or last.get("printed") is False:
-        return FAILED, (f"{what} не напечатан{'а' if kind == SLIP_COPY else ''}: {out.message}. "
+        return FAILED, (f"{what} не напечатан{end}: {out.message}. "
                         "Устраните причину и напечатайте повторно")
-    return UNKNOWN, (f"Неизвестно, напечатан{'а' if kind == SLIP_COPY else ''} ли "
+    return UNKNOWN, (f"Неизвестно, напечатан{end} ли "
                      f"{what.lower()}: {out.message}. Проверьте принтер и при необходимости напечатайте копию")
 
 
@@ -250,7 +292,25 @@ def _conclude(out: Outcome, kind: str) -> tuple[str, str]:
 def card_slip(op: Op, terminal_text: str, *, terminal: str, lane: str, copy: bool) -> dict[str, Any]:
     """The terminal's own slip text when it gave one; otherwise a slip composed from the approval."""
     refund = op.kind == KIND_RETURN
-    card = next(p for p in op.doc["payments"] if p["type"] == "card")
+    return _slip(_card_payment(op.doc["payments"]), terminal_text, copy=copy, terminal=terminal,
+                 when=op.doc.get("completed_at"), operation="ВОЗВРАТ" if refund else "ОПЛАТА",
+                 title="Возврат на карту" if refund else "Оплата картой",
+                 footer=[f"Касса {lane}, {'возврат' if refund else 'чек'} {op.id}"])
+
+
+def void_slip(op: Op, terminal_text: str, *, terminal: str, lane: str, copy: bool) -> dict[str, Any]:
+    """The void's slip: the terminal's own text when it gave one; otherwise composed (``ОТМЕНА``)."""
+    refund = op.kind == KIND_RETURN
+    return _slip(_card_payment(op.doc["voided"]), terminal_text, copy=copy, terminal=terminal,
+                 when=op.doc.get("voided_at"), operation="ОТМЕНА",
+                 title="Отмена возврата на карту" if refund else "Отмена оплаты картой",
+                 footer=[f"Касса {lane}, {'возврат' if refund else 'чек'} {op.id}",
+                         "Чек возврата не напечатан: возврат отменён" if refund
+                         else "Чек не напечатан: оплата отменена"])
+
+
+def _slip(card: dict[str, Any], terminal_text: str, *, copy: bool, terminal: str, when: str | None,
+          operation: str, title: str, footer: list[str]) -> dict[str, Any]:
     blocks: list[dict[str, Any]] = []
     if copy:
         blocks.append(_text("КОПИЯ", align="center", bold=True))
@@ -260,8 +320,8 @@ def card_slip(op: Op, terminal_text: str, *, terminal: str, lane: str, copy: boo
     else:
         blocks += [
             _text(f"Терминал: {terminal}"),
-            _text(f"Дата: {_local(op.doc.get('completed_at'))}"),
-            _text("ВОЗВРАТ" if refund else "ОПЛАТА", bold=True),
+            _text(f"Дата: {_local(when)}"),
+            _text(operation, bold=True),
             {"type": "totals", "items": [["Сумма (Руб)", rub(card["amount"])]]},
         ]
         for label, key in (("Карта", "card_mask"), ("Код авторизации", "auth_code"), ("RRN", "rrn"),
@@ -269,8 +329,8 @@ def card_slip(op: Op, terminal_text: str, *, terminal: str, lane: str, copy: boo
             if card.get(key):
                 blocks.append(_text(f"{label}: {card[key]}"))
         blocks.append(_text("ОДОБРЕНО", align="center", bold=True))
-    blocks += [{"type": "separator", "char": "-"}, _text(f"Касса {lane}, {'возврат' if refund else 'чек'} {op.id}")]
-    return {"title": "Возврат на карту" if refund else "Оплата картой", "blocks": blocks}
+    blocks += [{"type": "separator", "char": "-"}, *(_text(line) for line in footer)]
+    return {"title": title, "blocks": blocks}
 
 
 def receipt_copy(op: Op, *, lane: str) -> dict[str, Any]:

@@ -49,7 +49,7 @@ from typing import Any
 import httpx
 import pytest
 
-from gateway.checkout.lane import (
+from gateway.checkout.base import (
     UNKNOWN_CODES,
 )
 from simulators.checkout import CashierClient, CheckoutRefused

@@ -176,7 +176,11 @@ $("slip-reprint").onclick = () => act("Слип напечатан", () => api("
 $("copy").onclick = () => act("Копия чека напечатана", () => api("POST", salePath("/copy")));
 $("give-up").onclick = () => {
   if (confirm("Отменить оплату? Деньги вернутся покупателю, чек не будет напечатан."))
-    act("Оплата отменена", () => api("POST", lanePath("/give_up")));
+    act(null, async () => {
+      const sale = await api("POST", lanePath("/give_up"));  // with the void slip's fate
+      if (sale.slip && sale.slip.state !== "printed") say("Оплата отменена. " + sale.slip.message, "warn");
+      else say("Оплата отменена", "ok");
+    });
 };
 
 // Returns ----------------------------------------------------------------------------------------

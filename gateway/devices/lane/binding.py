@@ -22,7 +22,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 from drivers.errors import DeviceUnavailable, DriverConfigError, DriverError
-from gateway.checkout.lane import CheckoutRefused, Lane
+from gateway.checkout.base import CheckoutRefused
+from gateway.checkout.lane import Lane
 from gateway.config import DeviceConfig
 from gateway.devices.base import Action, CommandContext, DeviceBinding, EmitFn, NoArgs, Outcome
 from gateway.devices.lane import const

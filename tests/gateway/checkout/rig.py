@@ -17,7 +17,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from gateway.checkout.lane import (
+from gateway.checkout.saga import (
     CRASH_AFTER_CHARGE,
     CRASH_AFTER_CHARGE_SAVED,
     CRASH_AFTER_LINES,

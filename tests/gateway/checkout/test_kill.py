@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
-from gateway.checkout.lane import (
+from gateway.checkout.saga import (
     CRASH_AFTER_CHARGE_SAVED,
     CRASH_AFTER_LINES,
     CRASH_AFTER_RECEIPT,

@@ -1,7 +1,8 @@
 """The lane's own scanner and receipt printer on a real gateway process: scans from the serial scanner
 simulator ring items up (and still reach the bus), refusals reach the cashier page's WebSocket and the
 log, and the card slip lands on the ESC/POS simulator's paper exactly once — a printer fault never
-fails the sale, a reprint is an explicit new print, a crash around the print never prints twice."""
+fails the sale, a reprint is an explicit new print, a crash around the print never prints twice. A sale
+given up (no receipt possible) gets the terminal's cancellation slip the same way."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ import httpx
 import pytest
 from websockets.sync.client import ClientConnection, connect
 
-from gateway.checkout.lane import CRASH_BEFORE_REPLY
+from gateway.checkout.saga import CRASH_BEFORE_REPLY
 from gateway.checkout.slips import CRASH_AFTER_SLIP, CRASH_BEFORE_SLIP
 from simulators.checkout import CashierClient, CheckoutRefused
 from tests.gateway.checkout.rig import (
@@ -299,5 +300,98 @@ def test_killed_around_the_slip_it_is_printed_exactly_once(point: str, store: St
         c.scan(BREAD)  # the lane sells on: one more slip, no more
         assert c.pay(card=4500)["slip"]["state"] == "printed"
         assert len(store.paper()) == 2
+    finally:
+        gw.stop()
+
+
+def _give_up_after_paper_out(store: Store, c: CashierClient) -> str:
+    """A card sale whose receipt cannot be printed (no paper in the register); returns its id."""
+    wait_until(lambda: _device_state(store, PRINTER) == "online", timeout=15)
+    c.open_shift()
+    c.scan(MILK)
+    sale_id: str = c.view()["sale"]["sale_id"]
+    store.register.dev.paper_out()
+    with pytest.raises(CheckoutRefused, match="Чек не напечатан"):
+        c.pay(card=8990)
+    assert store.paper() == [], "no receipt, so no card slip"
+    return sale_id
+
+
+def test_give_up_prints_the_terminals_void_slip_once(store: Store) -> None:
+    gw = GatewayProcess(store)
+    try:
+        c = store.cashier(gw)
+        sale_id = _give_up_after_paper_out(store, c)
+        done = c.give_up()
+        assert done["state"] == "cancelled_refunded" and done["slip"]["state"] == "printed", done
+        assert done["slip"]["message"] == "Слип отмены напечатан"
+        charge = store.charges(f"{sale_id}.p1")[0]
+        voids = store.voids(f"{sale_id}.p1")
+        assert charge.voided and len(voids) == 1 and store.receipts() == []
+        paper = store.paper()
+        assert len(paper) == 1, paper
+        slip = paper[0]
+        assert "Отмена оплаты картой" in slip and "ПАО СБЕРБАНК" in slip, slip  # the terminal's own slip text
+        assert "ОТМЕНА" in slip and "ОДОБРЕНО" in slip and "ОПЛАТА" not in slip
+        assert f"RRN: {voids[0].rrn}" in slip and "89,90" in slip.replace(".", ",") and "КОПИЯ" not in slip
+        assert "Чек не напечатан: оплата отменена" in " ".join(slip.split())
+        store.wait_event("sale_cancelled", "sale_id", sale_id)
+
+        # a restart prints nothing again; on request, the void slip again (marked as a copy)
+        store.register.dev.paper_in()
+        gw.stop()
+        gw = GatewayProcess(store)
+        c = store.cashier(gw)
+        time.sleep(1.0)
+        assert len(store.paper()) == 1
+        again = _slip(c, sale_id)
+        assert again["state"] == "cancelled_refunded" and again["slip"]["prints"] == 2
+        assert len(store.paper()) == 2 and "КОПИЯ" in store.paper()[1] and "ОТМЕНА" in store.paper()[1]
+        assert len(store.voids(f"{sale_id}.p1")) == 1, "a reprint never voids again"
+    finally:
+        gw.stop()
+
+
+def test_a_printer_fault_never_fails_the_give_up(store: Store) -> None:
+    gw = GatewayProcess(store)
+    try:
+        c = store.cashier(gw)
+        sale_id = _give_up_after_paper_out(store, c)
+        printer = _printer(store)
+        printer.set_paper(0)
+        wait_until(lambda: _device_state(store, PRINTER) == "error", timeout=10)
+        done = c.give_up()
+        assert done["state"] == "cancelled_refunded" and len(store.voids(f"{sale_id}.p1")) == 1
+        assert done["slip"]["state"] == "failed" and done["slip"]["can_reprint"], done["slip"]
+        assert done["slip"]["message"].startswith("Слип отмены не напечатан:")
+        assert printer.documents == [] and c.view()["sale"] is None
+        store.wait_event("sale_cancelled", "sale_id", sale_id)
+        printer.set_paper(None)
+        wait_until(lambda: _device_state(store, PRINTER) == "online", timeout=10)
+        assert _slip(c, sale_id)["slip"]["state"] == "printed"
+        assert len(store.paper()) == 1 and "ОТМЕНА" in store.paper()[0] and "КОПИЯ" not in store.paper()[0]
+    finally:
+        gw.stop()
+
+
+@pytest.mark.parametrize("point", [CRASH_BEFORE_SLIP, CRASH_AFTER_SLIP])
+def test_killed_around_the_void_slip_it_is_printed_exactly_once(point: str, store: Store) -> None:
+    gw = GatewayProcess(store, point)
+    try:
+        c = store.cashier(gw)
+        sale_id = _give_up_after_paper_out(store, c)
+        with pytest.raises((httpx.TransportError, CheckoutRefused)):
+            c.give_up()
+        assert wait_dead(gw) == 137
+        assert f"crashpoint {point}" in gw.output()
+        assert len(store.paper()) == (1 if point == CRASH_AFTER_SLIP else 0)
+
+        gw = GatewayProcess(store)  # the next life, nothing armed: recovery finishes the slip
+        c = store.cashier(gw)
+        time.sleep(1.0)
+        assert len(store.paper()) == 1 and "ОТМЕНА" in store.paper()[0]
+        assert len(store.voids(f"{sale_id}.p1")) == 1 and store.receipts() == []
+        store.wait_event("sale_cancelled", "sale_id", sale_id)
+        assert c.view()["sale"] is None
     finally:
         gw.stop()
