@@ -8,15 +8,19 @@ the same run:
   posting through the row-by-row path the ledger avoids (one SELECT of the previous row + one
   UPDATE per line);
 * balance of one product at a random moment (p95; target < 10 ms) — baseline: SUM over its rows;
-* balance of a whole store now (target < 50 ms; read from ``stock_balances``), also as the API's
-  stock screen (``reports.stock_on``, with SKU and name) — baselines: one ledger probe per pair
-  (the read before ``stock_balances`` was used for "now") and GROUP BY SUM over the store's rows;
-* balance of a whole store at a random past moment — baseline: GROUP BY SUM over the store's rows;
+* balance of a whole store now (target < 10 ms; read from ``stock_balances``), also as the API's
+  stock screen (``reports.stock_on``, with SKU, name and unit cost; target < 10 ms) — baselines:
+  one ledger probe per pair (the read before ``stock_balances`` was used for "now") and GROUP BY
+  SUM over the store's rows; "now" is taken at each call, as the API does;
+* balance of a whole store at a random past moment (one index-only probe per pair) — baseline:
+  GROUP BY SUM over the store's rows;
 * a backdated receipt that forces 25k later rows to be recomputed (target < 5 s) — baseline:
   recomputing the same rows one SELECT + one UPDATE at a time.
 
-The last column repeats the figures measured before the posting/stock-read rework (1M rows, same
-machine) as ratios; they only compare at ``--rows 1000000``.
+The last two columns repeat, as ratios, the p95 figures of the first version and those measured
+just before issue #7 (whole-store reads), both at 1M rows on the same machine; they only compare
+at ``--rows 1000000``. Whole-store reads depend on the number of pairs (``--products`` ×
+``--warehouses``), not on the number of rows.
 
 For scale, ERPNext's published figures: one stock entry profiled at 577 s before the
 posting_datetime index (PR #39800); 22,364 reposts timing out at the 1,500 s job limit (#45948).
@@ -64,15 +68,25 @@ def timed(fn: Callable[[], object], n: int) -> list[float]:
 
 BEFORE_1M = {"post": 351.0, "one": 5.0, "store_past": 366.0, "backdated": 2190.0}
 """Figures of the first version at 1M rows (p95 ms): post, one product, whole store, backdated recompute."""
+BEFORE_ISSUE7_1M = {"post": 27.0, "store_now": 10.35, "store_past": 140.0, "backdated": 930.0}
+"""Figures just before issue #7 at 1M rows (p95 ms; the backdated recompute: one run)."""
+
+
+def header() -> None:
+    print(f"  {'':<50} {'p95 ms':>9} {'median':>8}   {'target':<12} {'baseline, same run':<36} "
+          f"{'first version':<16} {'before #7'}")
 
 
 def line(name: str, ms: float, target_ms: float | None, base_ms: float | None, before: str | None = None,
-         median_ms: float | None = None) -> None:
-    tgt = f"target < {target_ms:,.0f} ms {'OK ' if ms < target_ms else 'MISS'}" if target_ms else ""
-    base = f"baseline {base_ms:,.1f} ms (×{base_ms / ms:,.1f} faster)" if base_ms else ""
-    prev = f"   before {BEFORE_1M[before]:,.0f} ms (×{BEFORE_1M[before] / ms:,.1f})" if before else ""
-    med = f"  (median {median_ms:,.2f})" if median_ms is not None else ""
-    print(f"  {name:<46} {ms:>10,.2f} ms   {tgt:<26} {base}{prev}{med}")
+         median_ms: float | None = None, base_name: str = "") -> None:
+    """One measurement; ``×n``: how many times faster than the figure it follows."""
+    tgt = f"< {target_ms:,.0f} {'OK' if ms < target_ms else 'MISS'}" if target_ms else ""
+    base = f"{base_name + ' ' if base_name else ''}{base_ms:,.1f} (×{base_ms / ms:,.1f})" if base_ms else ""
+    first = f"{BEFORE_1M[before]:,.0f} (×{BEFORE_1M[before] / ms:,.1f})" if before in BEFORE_1M else ""
+    prev = BEFORE_ISSUE7_1M.get(before or "")
+    issue7 = f"{prev:,.2f} (×{prev / ms:,.1f})" if prev else ""
+    med = f"{median_ms:>8,.2f}" if median_ms is not None else f"{'':>8}"
+    print(f"  {name:<50} {ms:>9,.2f} {med}   {tgt:<12} {base:<36} {first:<16} {issue7}")
 
 
 def seed(url: str, tenant_id: int, store_id: int, warehouses: list[int], products: list[int], rows: int) -> None:
@@ -169,7 +183,7 @@ def run(url: str, args: argparse.Namespace) -> None:
 
         pids = sorted(p.id or 0 for p in s.exec(select(catalog.Product).where(catalog.Product.tenant_id == tid)))
     print(f"Vitrina stock ledger on PostgreSQL ({args.rows:,} rows, {args.products} products × "
-          f"{args.warehouses} warehouses)")
+          f"{args.warehouses} warehouses); load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
     seed(url, tid, sid, whs, pids, args.rows)
     rnd = random.Random(11)
     end = START + timedelta(days=365)
@@ -228,8 +242,10 @@ def run(url: str, args: argparse.Namespace) -> None:
         except _Rollback:
             pass
         base_samples.append((time.perf_counter() - t) * 1000)
-    print("\nResults (p95 where repeated)")
-    line("post a 100-line receipt (p95)", post_ms, 50, p95(base_samples), "post", statistics.median(samples))
+    print("\nResults in ms: p95 (the backdated recompute: one run) and median where repeated")
+    header()
+    line("post a 100-line receipt", post_ms, 50, p95(base_samples), "post", statistics.median(samples),
+         "row by row")
 
     # ---- balance of one product at a random moment
     from sqlalchemy import func
@@ -264,9 +280,12 @@ def run(url: str, args: argparse.Namespace) -> None:
             s.execute(sa_select(func.sum(T.c.qty_m)).where(T.c.product_id == pids[0], T.c.warehouse_id == whs[0],
                                                            T.c.posted_at <= rand_at())).all()
 
-    line("balance of one product at a random date (p95)", p95(timed(one_balance, 300)), 10,
-         p95(timed(one_naive, 300)), "one")
-    line(f"  same, the {HOT_ROWS:,}-row product (p95)", p95(timed(hot_balance, 100)), 10, p95(timed(hot_naive, 100)))
+    one = timed(one_balance, 300)
+    line("balance of one product at a random date", p95(one), 10, p95(timed(one_naive, 300)), "one",
+         statistics.median(one), "SUM")
+    hot = timed(hot_balance, 100)
+    line(f"  same, the {HOT_ROWS:,}-row product", p95(hot), 10, p95(timed(hot_naive, 100)), None,
+         statistics.median(hot), "SUM")
 
     def store_balance() -> None:
         if True:
@@ -285,11 +304,11 @@ def run(url: str, args: argparse.Namespace) -> None:
 
     now = utcnow()
 
-    def store_now() -> None:
-        ledger.balances_at(reader, tid, now, store_id=sid)
+    def store_now() -> None:  # "now" at each call, as the API's stock screen takes it
+        ledger.balances_at(reader, tid, utcnow(), store_id=sid)
 
     def store_screen() -> None:
-        reports.stock_on(reader, tid, now, store_id=sid)
+        reports.stock_on(reader, tid, utcnow(), store_id=sid)
 
     def store_probe_now() -> None:  # the read before: one ledger probe per pair even for "now"
         B, m2 = ledger.B, T.alias("m2")
@@ -300,23 +319,58 @@ def run(url: str, args: argparse.Namespace) -> None:
                        .select_from(B.join(T, T.c.id == last_id)).where(B.c.tenant_id == tid, B.c.store_id == sid)
                        .order_by(B.c.product_id, B.c.warehouse_id)).all()
 
+    def store_before7(at: datetime) -> list[tuple[int, int, int, int, int]]:
+        """The whole-store read before issue #7 (SQLAlchemy ``UNION``, rows fetched one by one), on today's indexes."""
+        from sqlalchemy import true, union_all
+
+        B, m2 = ledger.B, T.alias("m2")
+        settled = (B.c.dirty_from.is_(None) & B.c.last_move_id.is_not(None) & B.c.last_posted_at.is_not(None)
+                   & (B.c.last_posted_at <= at))
+        filters = [B.c.tenant_id == tid, B.c.store_id == sid]
+        current = sa_select(B.c.store_id, B.c.product_id, B.c.warehouse_id, B.c.qty_m, B.c.value_kop).where(
+            settled, *filters)
+        lat = (sa_select(m2.c.qty_after_m, m2.c.value_after_kop, m2.c.id)
+               .where(m2.c.product_id == B.c.product_id, m2.c.warehouse_id == B.c.warehouse_id, m2.c.posted_at <= at)
+               .order_by(m2.c.posted_at.desc(), m2.c.id.desc()).limit(1).lateral("l"))
+        past = (sa_select(B.c.store_id, B.c.product_id, B.c.warehouse_id, lat.c.qty_after_m, lat.c.value_after_kop)
+                .select_from(B.join(lat, true())))
+        query = union_all(current, past.where(~settled, *filters)).subquery("b")
+        rows = reader.execute(sa_select(query).order_by(query.c.product_id, query.c.warehouse_id))
+        return [(r[0], r[1], r[2], r[3], r[4]) for r in rows]
+
     def store_naive_now() -> None:
         reader.execute(sa_select(T.c.product_id, T.c.warehouse_id, func.sum(T.c.qty_m)).where(
             T.c.store_id == sid, T.c.posted_at <= now, T.c.cancelled.is_(False))
             .group_by(T.c.product_id, T.c.warehouse_id)).all()
 
     pairs = len(pids) * len(whs)
+    check = rand_at()
+    assert store_before7(now) == ledger.balances_at(reader, tid, now, store_id=sid)
+    assert store_before7(check) == ledger.balances_at(reader, tid, check, store_id=sid)
     timed(store_now, 3)  # warm-up
     probe = p95(timed(store_probe_now, 10))
-    now_samples = timed(store_now, 30)
-    line(f"balance of the whole store now, {pairs:,} pairs (p95)", p95(now_samples), 50, probe,
-         median_ms=statistics.median(now_samples))
-    print(f"  {'':<46} {'':>13}   {'':<26} GROUP BY SUM baseline {p95(timed(store_naive_now, 5)):,.1f} ms")
-    screen = timed(store_screen, 20)
-    line("  same, as the stock screen (SKU, name, cost)", p95(screen), 50, None, median_ms=statistics.median(screen))
-    past = timed(store_balance, 20)
-    line("balance of the whole store at a random date (p95)", p95(past), None, p95(timed(store_naive, 5)),
-         "store_past", statistics.median(past))
+    now_samples, before7_now = [], []
+    for _ in range(100):  # interleaved with the read before #7, so both see the same machine
+        now_samples += timed(store_now, 1)
+        before7_now += timed(lambda: store_before7(utcnow()), 1)
+    line(f"balance of the whole store now, {pairs:,} pairs", p95(now_samples), 10, probe, "store_now",
+         statistics.median(now_samples), "probe/pair")
+    naive_now = p95(timed(store_naive_now, 5))
+    print(f"  {'':<50} {'':>9} {'':>8}   {'':<12} GROUP BY SUM {naive_now:,.1f} (×{naive_now / p95(now_samples):,.1f})")
+    print(f"  {'':<50} {'':>9} {'':>8}   {'':<12} before #7 {p95(before7_now):,.1f} (×{p95(before7_now) / p95(now_samples):,.1f})"
+          f", median {statistics.median(before7_now):,.2f}")
+    timed(store_screen, 3)
+    screen = timed(store_screen, 100)
+    line("  same, as the stock screen (SKU, name, cost)", p95(screen), 10, None, None, statistics.median(screen))
+    timed(store_balance, 3)
+    past, before7_past = [], []
+    for _ in range(60):
+        past += timed(store_balance, 1)
+        before7_past += timed(lambda: store_before7(rand_at()), 1)
+    line("balance of the whole store at a random date", p95(past), None, p95(timed(store_naive, 5)),
+         "store_past", statistics.median(past), "GROUP BY SUM")
+    print(f"  {'':<50} {'':>9} {'':>8}   {'':<12} before #7 {p95(before7_past):,.1f} (×{p95(before7_past) / p95(past):,.1f})"
+          f", median {statistics.median(before7_past):,.2f}")
 
     reader.close()
     # ---- backdated receipt before HOT_ROWS later rows of one pair
@@ -349,7 +403,10 @@ def run(url: str, args: argparse.Namespace) -> None:
             tx.rollback()
 
     base = timed(row_by_row, 1)[0]
-    line(f"backdated receipt, {later:,} later rows recomputed", backdated_ms, 5000, base, "backdated")
+    line(f"backdated receipt, {later:,} later rows recomputed", backdated_ms, 5000, base, "backdated", None,
+         "row by row")
+    print(f"\nLoad average at the end: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs (other work on the machine "
+          "slows every figure alike; the in-run baselines compare under the same load).")
     print("\nFor scale (published, ERPNext): one stock entry 577 s before the posting_datetime fix (PR #39800);")
     print("  22,364 reposts timing out at the 1,500 s job limit (#45948).")
     engine.dispose()

@@ -6,7 +6,6 @@ import csv
 import io
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
 
 from sqlalchemy import select
 from sqlmodel import Session
@@ -18,30 +17,63 @@ from cloud.inventory import ledger
 from cloud.inventory.models import MovementPublic, StockMove, StockRow
 
 T = StockMove.__table__  # type: ignore[attr-defined]
+P = Product.__table__  # type: ignore[attr-defined]
+CENT = Decimal("0.01")
+MILLI = Decimal("0.001")
 
 
 def stock_on(session: Session, tenant_id: int, at: datetime, *, store_id: int | None = None,
              warehouse_id: int | None = None, product_id: int | None = None, nonzero: bool = True) -> list[StockRow]:
+    """The stock screen: :func:`ledger.balances_at` with each product's SKU and name, quantities and money.
+
+    A whole store is 4,000 rows, so the Python side is kept to one light object per row: a
+    dataclass; ``MILLI * n``, which is ``from_milli(n)`` exactly (the same digits, exponent -3)
+    without a division and a quantize (``CENT * n`` likewise for ``from_kop``).
+    """
     rows = ledger.balances_at(session, tenant_id, at, store_id=store_id, warehouse_id=warehouse_id,
                               product_id=product_id)
-    wanted = {r[1] for r in rows}
-    # (id, sku, name) only, no ORM objects; a whole store's products by a subquery, not thousands of parameters
-    ids: Any = wanted if len(wanted) <= 100 else select(ledger.B.c.product_id).where(
-        ledger.B.c.tenant_id == tenant_id, *([ledger.B.c.store_id == store_id] if store_id is not None else []))
-    products = {p[0]: p for p in session.execute(
-        select(Product.id, Product.sku, Product.name).where(  # type: ignore[call-overload]
-            Product.tenant_id == tenant_id, Product.id.in_(ids))  # type: ignore[union-attr]
-    )}
-    out = []
+    if not rows:
+        return []
+    products = _names(session, tenant_id, store_id, rows)
+    out: list[StockRow] = []
+    append = out.append
     for store, pid, wid, qty_m, value_kop in rows:
         if nonzero and qty_m == 0 and value_kop == 0:
             continue
-        p = products[pid]
-        cost = None if qty_m <= 0 else (Decimal(value_kop) / 100 / from_milli(qty_m)).quantize(Decimal("0.01"))
-        # built from typed values we made: model_construct skips re-validating 4,000 rows of a store
-        out.append(StockRow.model_construct(product_id=pid, sku=p[1], name=p[2], warehouse_id=wid, store_id=store,
-                                            quantity=from_milli(qty_m), value=from_kop(value_kop), unit_cost=cost))
+        sku, name = products[pid]
+        quantity, value = MILLI * qty_m, CENT * value_kop
+        append(StockRow(pid, sku, name, wid, store, quantity, value,
+                        (value / quantity).quantize(CENT) if qty_m > 0 else None))
     return out
+
+
+_PG_NAMES = (  # the products of the tenant's (or one store's) balance rows, however fresh the statistics
+    "SELECT p.id, p.sku, p.name FROM (SELECT DISTINCT b.product_id FROM stock_balances b "
+    "WHERE b.tenant_id = %(tenant_id)s{store}) b JOIN products p ON p.id = b.product_id WHERE p.tenant_id = %(tenant_id)s"
+)
+
+
+def _names(session: Session, tenant_id: int, store_id: int | None,
+           rows: list[tuple[int, int, int, int, int]]) -> dict[int, tuple[str, str]]:
+    """(sku, name) of the products in ``rows``: (id, sku, name) only, no ORM objects.
+
+    A few rows: by their ids. A whole store's or tenant's: by their balance rows (one parameter,
+    not thousands), and on PostgreSQL on the driver's cursor like the balances themselves.
+    """
+    if len(rows) <= 100:
+        ids = {r[1] for r in rows}
+        return {p[0]: (p[1], p[2]) for p in session.execute(
+            select(P.c.id, P.c.sku, P.c.name).where(P.c.tenant_id == tenant_id, P.c.id.in_(ids))).all()}
+    if ledger.is_postgres(session):
+        sql = _PG_NAMES.format(store="" if store_id is None else " AND b.store_id = %(store_id)s")
+        with ledger.pg_cursor(session) as cursor:
+            cursor.execute(sql, {"tenant_id": tenant_id, "store_id": store_id}, prepare=True)
+            return {p[0]: (p[1], p[2]) for p in cursor.fetchall()}
+    B = ledger.B
+    ids_query = select(B.c.product_id).where(B.c.tenant_id == tenant_id,
+                                             *([B.c.store_id == store_id] if store_id is not None else []))
+    return {p[0]: (p[1], p[2]) for p in session.execute(
+        select(P.c.id, P.c.sku, P.c.name).where(P.c.tenant_id == tenant_id, P.c.id.in_(ids_query))).all()}
 
 
 def valuation(session: Session, tenant_id: int, at: datetime, store_id: int | None = None) -> dict[str, object]:
