@@ -12,7 +12,7 @@ the same run:
   stock screen (``reports.stock_on``, with SKU, name and unit cost; target < 10 ms) — baselines:
   one ledger probe per pair (the read before ``stock_balances`` was used for "now") and GROUP BY
   SUM over the store's rows; "now" is taken at each call, as the API does;
-* balance of a whole store at a random past moment (one index-only probe per pair) — baseline:
+* balance of a whole store at a random past moment (one index probe per pair) — baseline:
   GROUP BY SUM over the store's rows;
 * a backdated receipt that forces 25k later rows to be recomputed (target < 5 s) — baseline:
   recomputing the same rows one SELECT + one UPDATE at a time.

@@ -11,9 +11,8 @@ pair is marked dirty (``stock_balances.dirty_from``, the persisted cursor) and
 crash resumes from the cursor. A posting that meets a dirty pair first finishes its recompute.
 
 Balance at any moment = the running totals of the last row at or before it, found through the
-covering ``(product_id, warehouse_id, posted_at, id) INCLUDE (tenant_id, qty_after_m,
-value_after_kop)`` index: one index-only probe, exact, and nothing to invalidate on backdated
-postings. When the moment is at or after the pair's last row ("now") and no recompute is
+``(product_id, warehouse_id, posted_at, id)`` index: one index probe, exact, and nothing to
+invalidate on backdated postings. When the moment is at or after the pair's last row ("now") and no recompute is
 pending, the balance row already holds those totals, so a whole store's current stock is one
 range scan of ``stock_balances`` (see :func:`balances_at`). Profiled at 4,000 pairs, PostgreSQL
 executed that read in ~1 ms (~1.8 ms as the former ``UNION``, whose second branch scanned the
@@ -23,11 +22,10 @@ rebuilding the statement on every call. The read now takes psycopg's tuples as t
 
 Why running totals in each row and not periodic snapshots (issue #7; 1M rows, 4,000 pairs, a
 2-CPU machine shared with other work): a whole store at a past moment costs one probe per pair,
-~4,000 descents of a hot index, 20–40 ms median whatever the ledger's length. Making the index
-covering takes the table out of the read (no heap page per pair; p95 52–65 ms against 68–120 ms
-with the plain index, same data) at no measurable cost to posting a 100-line receipt or to the
-25k-row backdated recompute (both within run-to-run noise): the index replaces the plain one,
-and ``tenant_id`` fits in its alignment padding. A daily snapshot of every pair of a store, read
+~4,000 descents of a hot index, 30–60 ms median whatever the ledger's length. Making the index
+covering (``INCLUDE (qty_after_m, value_after_kop)``) takes the table out of the read (about
+1.7× faster) but measured slower posting and recompute relative to their same-run baselines
+(see migration 0009), so the plain index stays. A daily snapshot of every pair of a store, read
 together with the rows of the day up to the moment, measured ~7.5 ms against ~32 ms for the
 probes; monthly snapshots were slower than the probes (68 ms: half a month of rows to scan).
 The daily gain would cost a snapshot row per pair per day (4,000 × 365 = 1.46M rows a year per
@@ -614,8 +612,8 @@ def balances_at(session: Session, tenant_id: int, at: datetime, *, store_id: int
       ``last_posted_at`` are written together with the rows), so it is read from
       ``stock_balances`` alone: a scan of the store's balance rows, no ledger access;
     * the others (a past moment with later rows, or a recompute still pending): the running totals
-      of their last row at or before ``at``: one probe of the covering ``(product, warehouse,
-      posted_at, id)`` index per pair (a ``LATERAL`` join on PostgreSQL, index-only).
+      of their last row at or before ``at``: one probe of the ``(product, warehouse, posted_at,
+      id)`` index per pair (a ``LATERAL`` join on PostgreSQL).
 
     On PostgreSQL the statements have a fixed text per combination of filters and their rows come
     straight from the driver's cursor as tuples (see :func:`_pg_balances_at`); elsewhere one

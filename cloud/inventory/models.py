@@ -96,9 +96,7 @@ class StockMove(SQLModel, table=True):
 
     __tablename__ = "stock_moves"
     __table_args__ = (
-        # covering: a balance at a moment (the last row of a pair at or before it) is an index-only probe
-        Index("ix_stock_moves_pair_at_covering", "product_id", "warehouse_id", "posted_at", "id",
-              postgresql_include=["tenant_id", "qty_after_m", "value_after_kop"]),
+        Index("ix_stock_moves_product_id_warehouse_id_posted_at_id", "product_id", "warehouse_id", "posted_at", "id"),
         Index("ix_stock_moves_document_id", "document_id"),
         Index("ix_stock_moves_source_move_id", "source_move_id"),
     )
