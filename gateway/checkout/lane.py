@@ -35,7 +35,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from gateway.checkout import cash, recovery, returns, saga, shifts
-from gateway.checkout.base import CheckoutRefused
+from gateway.checkout.base import CheckoutRefused, new_id
 from gateway.checkout.calls import DeviceCalls
 from gateway.checkout.machine import FINAL, SaleState
 from gateway.checkout.prices import PriceStore
@@ -83,6 +83,10 @@ class Lane:
         self.listeners: list[Listener] = []
         self.recovered = threading.Event()
         self.problem = ""
+        # The page may get a view from a GET after a newer one came over the WebSocket: each view
+        # carries (boot, rev) and the page never renders one older than what it shows.
+        self.boot = new_id()
+        self.rev = 0
         self.slips = SlipPrinter(lane_id, settings.printer, settings.payment, store, calls)
 
     # What the page and the device status show ---------------------------------------------------
@@ -97,7 +101,11 @@ class Lane:
         return self.store.get(sale_id) if sale_id else None
 
     def view(self) -> dict[str, Any]:
-        """What the cashier page and the device status show (never blocks on the lock)."""
+        """What the cashier page and the device status show (never blocks on the lock).
+
+        ``rev`` is read before the state, so a view is never older than its ``rev`` says.
+        """
+        rev = self.rev
         record = self.record()
         sale = self.current()
         return {
@@ -109,6 +117,8 @@ class Lane:
             "recovering": not self.recovered.is_set(),
             "problem": self.problem,
             "prices_version": self.prices.version,
+            "boot": self.boot,
+            "rev": rev,
         }
 
     def status_data(self) -> dict[str, Any]:
@@ -259,7 +269,8 @@ class Lane:
         return record
 
     def changed(self, extra: dict[str, Any] | None = None) -> None:
-        """Show the lane as it is now on the page."""
+        """Show the lane as it is now on the page (a new ``rev``: see :meth:`view`)."""
+        self.rev += 1
         self.announce({"type": "lane", **self.view(), **(extra or {})})
 
     def progress(self, stage: str, message: str) -> None:

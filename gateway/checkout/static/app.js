@@ -97,6 +97,9 @@ function scanned(m) {
   else if (m.line) say(lineText(m.line), "ok");
 }
 function render(v) {
+  // A GET's answer can arrive after a newer WebSocket snapshot (a hardware scan while a button's
+  // request was in flight): never draw an older view of the same gateway run over a newer one.
+  if (S.view && S.view.boot === v.boot && v.rev < S.view.rev) return;
   S.view = v;
   const open = v.shift.state === "open";
   $("shift").textContent = open ? "Смена " + (v.shift.number || "") + " открыта" : "Смена закрыта";
