@@ -1,6 +1,6 @@
 """What every part of a checkout lane shares: the refusal, the outcomes that prove nothing, ids, time, money.
 
-The lane's parts (:mod:`~gateway.checkout.sale`, :mod:`~gateway.checkout.shifts`,
+The lane's parts (:mod:`~gateway.checkout.saga`, :mod:`~gateway.checkout.shifts`,
 :mod:`~gateway.checkout.cash`, :mod:`~gateway.checkout.returns`, :mod:`~gateway.checkout.recovery`)
 import these from here: :mod:`gateway.checkout.lane`, the facade, imports the parts.
 """
@@ -40,9 +40,16 @@ def amount(price: int, qty: Decimal) -> int:
     return int((Decimal(price) * qty).quantize(Decimal(1), ROUND_HALF_UP))
 
 
+def rub_amount(kop: int) -> str:
+    """Kopecks as printed on paper: ``1234,50``, ``-0,50``."""
+    sign = "-" if kop < 0 else ""
+    kop = abs(kop)
+    return f"{sign}{kop // 100},{kop % 100:02d}"
+
+
 def rub(kop: int) -> str:
     """Kopecks as the cashier reads them in a message: ``1234,50 ₽``."""
-    return f"{kop // 100},{kop % 100:02d} ₽"
+    return f"{rub_amount(kop)} ₽"
 
 
 def fiscal_cashier(who: dict[str, Any]) -> dict[str, Any]:

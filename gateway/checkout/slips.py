@@ -52,6 +52,7 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
+from gateway.checkout.base import rub_amount
 from gateway.checkout.calls import CODE_NOT_STARTED, DeviceCalls, stored_outcome
 from gateway.checkout.store import KIND_FISCALIZE, KIND_RETURN, KIND_SALE, CheckoutStore, Op
 from gateway.crashpoints import crashpoint
@@ -322,7 +323,7 @@ def _slip(card: dict[str, Any], terminal_text: str, *, copy: bool, terminal: str
             _text(f"Терминал: {terminal}"),
             _text(f"Дата: {_local(when)}"),
             _text(operation, bold=True),
-            {"type": "totals", "items": [["Сумма (Руб)", rub(card["amount"])]]},
+            {"type": "totals", "items": [["Сумма (Руб)", rub_amount(card["amount"])]]},
         ]
         for label, key in (("Карта", "card_mask"), ("Код авторизации", "auth_code"), ("RRN", "rrn"),
                            ("Номер операции", "operation_id")):
@@ -338,18 +339,18 @@ def receipt_copy(op: Op, *, lane: str) -> dict[str, Any]:
     d = op.doc
     refund = op.kind == KIND_RETURN
     total = sum(line["amount"] for line in d["lines"])
-    items = [["ИТОГО", rub(total)]]
+    items = [["ИТОГО", rub_amount(total)]]
     names = {"cash": "Наличными", "card": "Картой", "prepayment": "Предоплата"}
-    items += [[names.get(p["type"], p["type"]), rub(p["amount"])] for p in d.get("payments", [])]
+    items += [[names.get(p["type"], p["type"]), rub_amount(p["amount"])] for p in d.get("payments", [])]
     if d.get("change"):
-        items.append(["Сдача", rub(d["change"])])
+        items.append(["Сдача", rub_amount(d["change"])])
     blocks: list[dict[str, Any]] = [
         _text("НЕ ЯВЛЯЕТСЯ ФИСКАЛЬНЫМ ДОКУМЕНТОМ", align="center", bold=True),
         _text(f"Касса {lane}, кассир {(d.get('cashier') or {}).get('name', '')}"),
         _text(f"{'Возврат' if refund else 'Чек'} {op.id} от {_local(d.get('completed_at'))}"),
         {"type": "table", "columns": [{"title": "Товар"}, {"title": "Кол-во", "width": 9, "align": "right"},
                                       {"title": "Сумма", "width": 11, "align": "right"}],
-         "rows": [[line["name"], _qty(line), rub(line["amount"])] for line in d["lines"]]},
+         "rows": [[line["name"], _qty(line), rub_amount(line["amount"])] for line in d["lines"]]},
         {"type": "totals", "items": items},
     ]
     fiscal = d.get("fiscal") or {}
@@ -375,12 +376,6 @@ def _terminal_lines(text: str) -> list[str]:
 
 def _text(text: str, *, align: str = "left", bold: bool = False) -> dict[str, Any]:
     return {"type": "text", "text": text, "align": align, "bold": bold}
-
-
-def rub(kop: int) -> str:
-    sign = "-" if kop < 0 else ""
-    kop = abs(kop)
-    return f"{sign}{kop // 100},{kop % 100:02d}"
 
 
 def _qty(line: dict[str, Any]) -> str:
