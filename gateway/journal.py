@@ -110,6 +110,7 @@ class Journal:
         self._clock = clock
         self._lock = threading.Lock()
         self._conn = connect(path, "full")
+        self._durable = True  # the connection's current ``synchronous``: FULL
         try:
             self._conn.executescript(_SCHEMA)
             present = {row[1] for row in self._conn.execute("PRAGMA table_info(commands)")}
@@ -149,13 +150,23 @@ class Journal:
             return None
 
     def finish(self, command_id: str, reply: Reply) -> None:
-        """Store the final reply of a command started with :meth:`begin`."""
+        """Store the final reply of a command started with :meth:`begin`.
+
+        Committed without its own fsync (``synchronous=NORMAL`` for this transaction): it is in
+        the WAL, so it survives the process being killed, and the next durable commit (any
+        ``begin``) or checkpoint flushes it. Only a power cut or OS crash in between can lose it,
+        and then the row is still ``running``: the next start hands it to the binding's
+        ``recover``, as for a crash mid-command. What must be on disk before the device is
+        touched is the ``running`` row, and :meth:`begin` fsyncs that. One fsync per command, not
+        two: the second one cost as much as the scale's own answer.
+        """
         if not reply.status.is_final:
             raise ValueError(f"finish() needs a final reply, got {reply.status}")
         with self._lock:
             self._write(
                 "UPDATE commands SET finished_at = ?, reply = ? WHERE command_id = ?",
                 (self._clock(), reply.model_dump_json(), command_id),
+                durable=False,
             )
 
     def reopen(self, command_id: str, expected_status: ReplyStatus, expected_code: str | None) -> bool:
@@ -169,7 +180,7 @@ class Journal:
         """
         with self._lock:
             try:
-                self._conn.execute("BEGIN IMMEDIATE")
+                self._begin(durable=True)
                 row = self._conn.execute(
                     "SELECT reply FROM commands WHERE command_id = ? AND finished_at IS NOT NULL", (command_id,)
                 ).fetchone()
@@ -204,7 +215,7 @@ class Journal:
             raise ValueError(f"resolve() of {command_id!r} got the reply of {reply.command_id!r}")
         with self._lock:
             try:
-                self._conn.execute("BEGIN IMMEDIATE")
+                self._begin(durable=True)
                 row = self._conn.execute(
                     "SELECT reply FROM commands WHERE command_id = ? AND finished_at IS NOT NULL", (command_id,)
                 ).fetchone()
@@ -275,15 +286,23 @@ class Journal:
             row[0], row[1], row[2], row[3], row[4], json.loads(row[5] or "{}"), reply, int(row[7] or 1), previous
         )
 
-    def _write(self, sql: str, params: tuple[Any, ...]) -> int:
+    def _write(self, sql: str, params: tuple[Any, ...], *, durable: bool = True) -> int:
+        """One statement in its own transaction; ``durable``: fsynced before returning."""
         try:
-            self._conn.execute("BEGIN IMMEDIATE")
+            self._begin(durable=durable)
             cur = self._conn.execute(sql, params)
             self._conn.execute("COMMIT")
             return cur.rowcount
         except sqlite3.Error as exc:
             self._rollback()
             raise StorageError(f"cannot write journal {self.path}: {exc}") from exc
+
+    def _begin(self, *, durable: bool) -> None:
+        """``BEGIN IMMEDIATE``, with ``synchronous`` FULL (fsync at commit) or NORMAL for it."""
+        if durable != self._durable:  # a pragma: takes effect between transactions only
+            self._conn.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
+            self._durable = durable
+        self._conn.execute("BEGIN IMMEDIATE")
 
     def _rollback(self) -> None:
         try:

@@ -22,7 +22,7 @@ from sqlalchemy.orm import sessionmaker
 from sqlmodel import Session, select
 
 from cloud.base import utcnow
-from cloud.commands import service
+from cloud.commands import insert, service
 from cloud.commands.bus import PUBLISH_TIMEOUT_S, CommandBus, ReplyWaiter
 from cloud.commands.models import Command, CommandCreate, CommandPublic
 from cloud.config import CloudSettings
@@ -71,8 +71,13 @@ def _prepare(
     device_id: int | None = None,
     gateway_id: int | None = None,
 ) -> _Prepared:
-    """Everything before the publish, in one transaction (the thread pool's only job per POST)."""
+    """Everything before the publish, in one transaction (the thread pool's only job per POST):
+    the two-statement insert of :mod:`cloud.commands.insert` for a new key, else the full path."""
     tenant_id = caller.tenant_id
+    if publish and _valid_action(body.action, gateway_level=device_id is None):
+        fast = _prepare_new(factory, settings, caller, body, key, ttl_s, device_id=device_id, gateway_id=gateway_id)
+        if fast is not None:
+            return fast
     with unit_of_work(factory) as session:
         if publish:
             relaxed_durability(session)
@@ -89,6 +94,31 @@ def _prepare(
         )
         topic = address.command(device.code, body.action) if device else address.gateway_command(body.action)
         return _Prepared(command, topic, address.reply(key), warnings, must_publish)
+
+
+def _valid_action(action: str, *, gateway_level: bool) -> bool:
+    try:
+        service.check_action(action, gateway_level=gateway_level)
+    except Invalid:
+        return False
+    return True
+
+
+def _prepare_new(
+    factory: sessionmaker[Session], settings: CloudSettings, caller: Caller, body: CommandCreate, key: str,
+    ttl_s: float, *, device_id: int | None, gateway_id: int | None,
+) -> _Prepared | None:
+    """A new key for a target that can take it, in one short transaction; ``None``: anything else."""
+    created = insert.create_new(
+        factory.kw["bind"], tenant_id=caller.tenant_id, key=key, device_id=device_id, gateway_id=gateway_id,
+        action=body.action, args=body.args, now=utcnow(), ttl_s=ttl_s,
+    )
+    if created is None:
+        return None
+    command, found = created
+    address = GatewayAddress(caller.tenant.slug, found.store_code, found.gateway_code, settings.bus_root)
+    topic = address.command(found.device_code, body.action) if found.device_code else address.gateway_command(body.action)
+    return _Prepared(command, topic, address.reply(key), found.warnings(), True)
 
 
 def _target(session: Session, tenant_id: int, device_id: int | None,

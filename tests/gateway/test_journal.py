@@ -34,6 +34,40 @@ def test_begin_finish_duplicate_and_reopen(tmp_path: Path) -> None:
         again.finish("c1", Reply(session=1, command_id="c1", status=ReplyStatus.ACCEPTED))
 
 
+def test_running_rows_are_fsynced_and_final_replies_are_not(tmp_path: Path) -> None:
+    """The row written before the device is touched commits with ``synchronous=FULL``; the final
+    reply commits with NORMAL (in the WAL, flushed by the next durable commit); a re-run's and a
+    resolution's compare-and-set are durable again."""
+    j = Journal(tmp_path / "j.db")
+    seen: list[str] = []
+    j._conn.set_trace_callback(seen.append)
+
+    def mode_of_each_commit() -> list[str]:
+        mode, modes = "FULL", []
+        for statement in seen:
+            if statement.startswith("PRAGMA synchronous="):
+                mode = statement.split("=", 1)[1]
+            elif statement == "COMMIT":
+                modes.append(mode)
+        seen.clear()
+        return modes
+
+    h = args_hash({})
+    assert j.begin("c1", "pay1", "purchase", h) is None
+    assert mode_of_each_commit() == ["FULL"]
+    failed = Reply(session=1, command_id="c1", status=ReplyStatus.FAILED, code="declined")
+    j.finish("c1", failed)
+    assert mode_of_each_commit() == ["NORMAL"]
+    assert j.reopen("c1", ReplyStatus.FAILED, "declined")
+    assert mode_of_each_commit() == ["FULL"]
+    j.finish("c1", _done("c1"))
+    assert j.begin("c2", "pay1", "purchase", h) is None
+    assert mode_of_each_commit() == ["NORMAL", "FULL"]
+    j.close()
+    stored = Journal(tmp_path / "j.db").lookup("c1")
+    assert stored is not None and stored.status is ReplyStatus.DONE and stored.attempts == 2
+
+
 def test_args_hash_is_order_independent() -> None:
     assert args_hash({"a": 1, "b": [1, 2]}) == args_hash({"b": [1, 2], "a": 1})
     assert args_hash({"a": 1}) != args_hash({"a": 2})
