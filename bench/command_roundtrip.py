@@ -6,8 +6,8 @@ its own (one process would put the API, the consumer and the gateway under one G
 5 ms switch interval, which is what the first version of this benchmark measured): a private
 Mosquitto (``set_tcp_nodelay true``); the cloud on a migrated **SQLite file** database
 (PostgreSQL with ``--postgres``); the API (uvicorn, uvloop + httptools as ``uvicorn[standard]``
-installs them) called over HTTP by an httpx keep-alive client from the parent process; the bus
-consumer; and the store side — a gateway runtime with the MT-SICS simulator on a **pty** (the
+installs them) called over HTTP by a bare keep-alive ``http.client`` connection from the parent
+process; the bus consumer; and the store side — a gateway runtime with the MT-SICS simulator on a **pty** (the
 scale binding's polling is set to once an hour so polls do not interleave with commands). Each
 command has a new idempotency key, so each one is journaled and executed.
 
@@ -16,7 +16,8 @@ The floor, measured in the same run:
 * ``paho``: a plain paho QoS 1 publish → echo → subscribe round trip on the same broker
   (``bench.mqtt_floor``), p50;
 * ``device``: a direct driver ``weigh()`` against the same simulator on the same pty, p50;
-* ``journal``: ``Journal.begin`` + ``Journal.finish`` (both fsynced: ``synchronous=FULL``), p50.
+* ``journal``: ``Journal.begin`` (fsynced) + ``Journal.finish`` (in the WAL, not fsynced), p50: what a
+  command commits.
 
 The floor is the issue's definition and deliberately has no HTTP in it. So that the reader sees
 where the rest goes, the same run also measures ``http``: an authenticated
@@ -31,7 +32,7 @@ trip that is neither bus, device nor journal. ``ratio`` is command p50 / floor p
 from __future__ import annotations
 
 import argparse
-import asyncio
+import json
 import socket
 import tempfile
 import threading
@@ -161,8 +162,6 @@ def main(n: int = 300, *, prefer_db: str = "sqlite", quiet: bool = False) -> dic
     quiet_logs()
     import multiprocessing
 
-    import httpx
-
     ctx = multiprocessing.get_context("spawn")
     out: dict[str, Any] = {"n": n}
     with private_broker() as broker, fresh_database(prefer_db, "cmd") as db, \
@@ -194,7 +193,7 @@ def main(n: int = 300, *, prefer_db: str = "sqlite", quiet: bool = False) -> dic
             for proc, ready in zip(procs, readies, strict=True):
                 if not ready.wait(60):
                     raise RuntimeError(f"{proc.name} did not start")
-            out.update(asyncio.run(_drive(f"http://127.0.0.1:{port}", token, n, httpx)))
+            out.update(_drive(port, token, n))
         finally:
             stop.set()
             for proc in procs:
@@ -210,35 +209,59 @@ def main(n: int = 300, *, prefer_db: str = "sqlite", quiet: bool = False) -> dic
     return out
 
 
-async def _drive(base: str, token: str, n: int, httpx: Any) -> dict[str, Any]:
-    headers = {"Authorization": f"Bearer {token}"}
-    async with httpx.AsyncClient(base_url=base, headers=headers, timeout=15.0) as client:
+class _Http:
+    """A keep-alive HTTP/1.1 client on one connection (``http.client``, TCP_NODELAY).
+
+    The lightest client there is, for the same reason the floor uses bare paho: what is measured
+    is the system, not the client (httpx's async client alone costs ~1.2 ms a request here)."""
+
+    def __init__(self, port: int, token: str) -> None:
+        import http.client
+
+        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=15.0)
+        self.conn.connect()
+        assert self.conn.sock is not None
+        self.conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+
+    def call(self, method: str, path: str, body: dict[str, Any] | None = None) -> tuple[int, Any]:
+        self.conn.request(method, path, body=None if body is None else json.dumps(body), headers=self.headers)
+        response = self.conn.getresponse()
+        return response.status, json.loads(response.read() or b"null")
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+def _drive(port: int, token: str, n: int) -> dict[str, Any]:
+    client = _Http(port, token)
+    try:
         device_id = None
         deadline = time.monotonic() + 20
         while device_id is None:
-            r = await client.get("/api/v1/devices")
-            for d in r.json() if r.status_code == 200 else []:
+            status, devices = client.call("GET", "/api/v1/devices")
+            for d in devices if status == 200 else []:
                 if d["code"] == "scale-1" and d["present"] and d["state"] == "online":
                     device_id = d["id"]
-            gws = (await client.get("/api/v1/gateways")).json()
+            gws = client.call("GET", "/api/v1/gateways")[1]
             if device_id is not None and not (gws and gws[0]["status"] == "online"):
                 device_id = None
             if device_id is None:
                 if time.monotonic() > deadline:
                     raise RuntimeError("the cloud never saw the gateway online with its scale")
-                await asyncio.sleep(0.05)
+                time.sleep(0.05)
         samples: list[float] = []
         failures = 0
         command_id = ""
         for i in range(n + 10):
             body = {"action": "weigh", "args": {}, "idempotency_key": f"w-{uuid.uuid4().hex}"}
             t0 = time.perf_counter()
-            r = await client.post(f"/api/v1/devices/{device_id}/commands", json=body)
+            status, answer = client.call("POST", f"/api/v1/devices/{device_id}/commands", body)
             dt = time.perf_counter() - t0
-            if r.status_code != 200 or r.json().get("status") != "done":
+            if status != 200 or answer.get("status") != "done":
                 failures += 1
                 continue
-            command_id = r.json()["command_id"]
+            command_id = answer["command_id"]
             if i >= 10:
                 samples.append(dt)
         if not samples:
@@ -246,13 +269,15 @@ async def _drive(base: str, token: str, n: int, httpx: Any) -> dict[str, Any]:
         http: list[float] = []
         for i in range(n + 10):
             t0 = time.perf_counter()
-            r = await client.get(f"/api/v1/commands/{command_id}")
+            status, _answer = client.call("GET", f"/api/v1/commands/{command_id}")
             dt = time.perf_counter() - t0
-            if r.status_code != 200:
-                raise RuntimeError(f"GET /commands/{command_id}: {r.status_code}")
+            if status != 200:
+                raise RuntimeError(f"GET /commands/{command_id}: {status}")
             if i >= 10:
                 http.append(dt)
         return {"command": summary_ms(samples), "failures": failures, "http": summary_ms(http)}
+    finally:
+        client.close()
 
 
 def report(r: dict[str, Any]) -> None:

@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse
 from cloud.catalog.publish_router import router as catalog_publish_router
 from cloud.catalog.router import router as catalog_router
 from cloud.commands.bus import CommandBus
+from cloud.commands.insert import PostgresInserter
 from cloud.commands.router import router as commands_router
 from cloud.config import CloudSettings, get_settings
 from cloud.db import make_engine, ping, session_factory
@@ -43,9 +44,17 @@ def create_app(settings: CloudSettings | None = None, *, with_bus: bool = True) 
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         bus = CommandBus(settings).start() if with_bus else None
         app.state.command_bus = bus
+        # PostgreSQL: new commands are stored from the event loop (see cloud.commands.insert)
+        inserter = PostgresInserter(settings.database_url) if bus is not None and engine.dialect.name == "postgresql" \
+            else None
+        if inserter is not None:
+            await inserter.open()
+        app.state.command_inserter = inserter
         try:
             yield
         finally:
+            if inserter is not None:
+                await inserter.close()
             if bus is not None:
                 bus.stop()
             engine.dispose()
@@ -55,6 +64,7 @@ def create_app(settings: CloudSettings | None = None, *, with_bus: bool = True) 
     app.state.engine = engine
     app.state.sessions = session_factory(engine)
     app.state.command_bus = None
+    app.state.command_inserter = None
 
     @app.exception_handler(CloudError)
     async def _cloud_error(_request: Request, exc: CloudError) -> JSONResponse:

@@ -12,8 +12,7 @@ processes, at once in the revoking one) and goes to the thread pool only on a mi
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.concurrency import run_in_threadpool
@@ -55,15 +54,45 @@ async def get_settings_dep(request: Request) -> CloudSettings:
 SettingsDep = Annotated[CloudSettings, Depends(get_settings_dep)]
 
 
-@dataclass(frozen=True)
 class Caller:
-    user: User
-    tenant: Tenant
+    """Who is calling. The tenant's id and slug come straight from the token cache's values; the
+    ``User`` and ``Tenant`` rows are built on first use, once per request (most requests only
+    need the id: building both rows cost ~0.2 ms a request)."""
+
+    __slots__ = ("_tenant", "_tenant_values", "_user", "_user_values")
+
+    def __init__(self, user_values: dict[str, Any], tenant_values: dict[str, Any], *,
+                 user: User | None = None, tenant: Tenant | None = None) -> None:
+        self._user_values = user_values
+        self._tenant_values = tenant_values
+        self._user = user
+        self._tenant = tenant
+
+    @classmethod
+    def of(cls, user: User, tenant: Tenant) -> Caller:
+        return cls(user.model_dump(), tenant.model_dump(), user=user, tenant=tenant)
 
     @property
     def tenant_id(self) -> int:
-        assert self.tenant.id is not None
-        return self.tenant.id
+        tenant_id: int = self._tenant_values["id"]
+        return tenant_id
+
+    @property
+    def tenant_slug(self) -> str:
+        slug: str = self._tenant_values["slug"]
+        return slug
+
+    @property
+    def user(self) -> User:
+        if self._user is None:
+            self._user = tenancy.detached(User, self._user_values)
+        return self._user
+
+    @property
+    def tenant(self) -> Tenant:
+        if self._tenant is None:
+            self._tenant = tenancy.detached(Tenant, self._tenant_values)
+        return self._tenant
 
 
 async def get_caller(
@@ -73,11 +102,11 @@ async def get_caller(
     if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
         raise Unauthorized("нужен заголовок Authorization: Bearer <токен>", code="missing_token")
     token = credentials.credentials
-    hit = tenancy.TOKEN_CACHE.get(token)
-    if hit is None:
-        hit = await run_in_threadpool(tenancy.authenticate_cached, factory, token)
-    user, tenant = hit
-    return Caller(user=user, tenant=tenant)
+    values = tenancy.TOKEN_CACHE.values(token)
+    if values is not None:
+        return Caller(*values)
+    user, tenant = await run_in_threadpool(tenancy.authenticate_cached, factory, token)
+    return Caller.of(user, tenant)
 
 
 CurrentCaller = Annotated[Caller, Depends(get_caller)]

@@ -23,9 +23,10 @@ Order of checks, and why:
    ``failed``/``busy`` at once while any command of its device is in flight — never queued
    behind a card operation that may take minutes. Not journaled: nothing ran. Commands the
    journal found ``running`` at startup count as in flight until their recovery ends.
-10. Journal ``running`` (durable) → ``accepted`` → the target's thread runs it (``progress``
-    replies on the way for actions that take a :class:`~gateway.devices.base.CommandContext`)
-    → final reply journaled → published.
+10. Journal ``running`` (durable) → the target's thread runs it while ``accepted`` is published
+    (``progress`` replies on the way for actions that take a
+    :class:`~gateway.devices.base.CommandContext`) → final reply journaled → published, never
+    before ``accepted``.
 
 A repeat whose stored reply is ``failed`` with a code in the action's ``rerun_on`` (the device
 proved nothing happened, e.g. a purchase the terminal has no record of) runs again instead of
@@ -61,7 +62,7 @@ import re
 import threading
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
 
@@ -94,6 +95,9 @@ log = logging.getLogger(__name__)
 
 COMMAND_ID_REUSED = "command_id_reused"
 MAX_REPLY_TOPIC = 512
+ACCEPTED_WAIT_S = 5.0
+"""How long a command's later replies wait for its ``accepted`` to be handed to paho (which never
+blocks for long: a reply that cannot go out is dropped or held at once)."""
 MAX_HELD_REPLIES = 1000
 """Final replies kept for the next connect at most (the journal holds them all anyway)."""
 _SNIFF = {
@@ -128,6 +132,19 @@ class _InFlight:
     action: str
     target: object
     recovering: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class _Accepted:
+    """Set once a command's ``accepted`` reply was handed to paho; its later replies wait for it."""
+
+    sender: int = field(default_factory=threading.get_ident)
+    """The thread that publishes ``accepted`` (never waits on itself)."""
+    done: threading.Event = field(default_factory=threading.Event)
+
+    def wait(self) -> None:
+        if threading.get_ident() != self.sender:
+            self.done.wait(ACCEPTED_WAIT_S)
 
 
 ReplyPublisher = Callable[[str, bytes, "bytes | None"], bool]
@@ -325,16 +342,26 @@ class Dispatcher:
         if isinstance(target, DeviceWorker):
             with self._inflight_lock:
                 self._inflight[command.command_id] = _InFlight(target_id, action, target)
-        if previous is not None:
-            log.info("command %s: running again, its first attempt did nothing (%s)", command.command_id, previous.code)
-            self._send(to, self._reply(to, ReplyStatus.ACCEPTED, message=f"running again: {previous.code}"))
-        else:
-            self._send(to, self._reply(to, ReplyStatus.ACCEPTED))
-        context = CommandContext(command.command_id, partial(self._progress, to), previous)
+        # The device starts while ``accepted`` is being published (it waits on the wire anyway);
+        # every later reply of this command waits for ``accepted`` to be handed to paho first, so
+        # the sender still sees accepted → progress → final, in that order (one connection, QoS 1).
+        accepted = _Accepted()
+        context = CommandContext(command.command_id, partial(self._progress, to, accepted), previous)
         job_args: BaseModel = args
         if spec is not None and spec.context:
             job_args = Invocation.model_construct(args=args, context=context)
-        target.submit(CommandJob(command.command_id, action, job_args, partial(self._finish, to, context=context)))
+        target.submit(CommandJob(
+            command.command_id, action, job_args, partial(self._finish, to, context=context, accepted=accepted)
+        ))
+        try:
+            if previous is not None:
+                log.info("command %s: running again, its first attempt did nothing (%s)",
+                         command.command_id, previous.code)
+                self._send(to, self._reply(to, ReplyStatus.ACCEPTED, message=f"running again: {previous.code}"))
+            else:
+                self._send(to, self._reply(to, ReplyStatus.ACCEPTED))
+        finally:
+            accepted.done.set()
 
     def _may_rerun(
         self, existing: StoredReply, spec: Action | None, target_id: str, action: str, digest: str, expired: bool
@@ -373,15 +400,17 @@ class Dispatcher:
         with self._inflight_lock:
             return command_id in self._inflight
 
-    def _progress(self, to: _ReplyTo, stage: str, message: str) -> None:
+    def _progress(self, to: _ReplyTo, accepted: _Accepted, stage: str, message: str) -> None:
         """A ``progress`` reply (target thread): not journaled, a lost one is harmless."""
+        accepted.wait()
         self._send(to, Reply(
             session=self._session(), command_id=to.command_id, status=ReplyStatus.PROGRESS, stage=stage,
             message=message or None,
         ))
 
-    def _finish(self, to: _ReplyTo, outcome: Outcome, context: CommandContext | None = None) -> None:
-        """A final outcome (target thread): journal it, then answer."""
+    def _finish(self, to: _ReplyTo, outcome: Outcome, context: CommandContext | None = None,
+                accepted: _Accepted | None = None) -> None:
+        """A final outcome (target thread): journal it, then answer (after ``accepted``, if any)."""
         reply = outcome.to_reply(to.command_id, self._session())
         try:
             self.journal.finish(to.command_id, reply)
@@ -394,6 +423,8 @@ class Dispatcher:
                 log.exception("command %s: after-journal hook failed", to.command_id)
         with self._inflight_lock:
             self._inflight.pop(to.command_id, None)
+        if accepted is not None:
+            accepted.wait()
         self._send(to, reply, hold=True)
 
     def finish_recovered(self, entry: StoredReply, outcome: Outcome) -> None:

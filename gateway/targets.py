@@ -31,7 +31,8 @@ class CommandTarget(Protocol):
 
     def validate(self, action: str, args: dict[str, Any]) -> BaseModel: ...
 
-    def submit(self, job: CommandJob) -> None: ...
+    def submit(self, job: CommandJob) -> None:
+        """Queue ``job`` and return: ``job.done`` runs later on the target's own thread."""
 
 
 class GatewayTarget:

@@ -70,11 +70,13 @@ def _prepare(
     publish: bool,
     device_id: int | None = None,
     gateway_id: int | None = None,
+    try_new: bool = True,
 ) -> _Prepared:
     """Everything before the publish, in one transaction (the thread pool's only job per POST):
-    the two-statement insert of :mod:`cloud.commands.insert` for a new key, else the full path."""
+    the short insert of :mod:`cloud.commands.insert` for a new key (unless ``try_new`` is off:
+    the event loop tried it already), else the full path."""
     tenant_id = caller.tenant_id
-    if publish and _valid_action(body.action, gateway_level=device_id is None):
+    if try_new and publish and _valid_action(body.action, gateway_level=device_id is None):
         fast = _prepare_new(factory, settings, caller, body, key, ttl_s, device_id=device_id, gateway_id=gateway_id)
         if fast is not None:
             return fast
@@ -83,7 +85,7 @@ def _prepare(
             relaxed_durability(session)
         device, gateway, store = _target(session, tenant_id, device_id, gateway_id)
         service.check_action(body.action, gateway_level=device is None)
-        address = GatewayAddress(caller.tenant.slug, store.code, gateway.code, settings.bus_root)
+        address = GatewayAddress(caller.tenant_slug, store.code, gateway.code, settings.bus_root)
         existing = service.find(session, tenant_id, key, lock=publish)
         warnings: list[str] = []
         if existing is None or not service.is_final(existing.status):
@@ -113,10 +115,24 @@ def _prepare_new(
         factory.kw["bind"], tenant_id=caller.tenant_id, key=key, device_id=device_id, gateway_id=gateway_id,
         action=body.action, args=body.args, now=utcnow(), ttl_s=ttl_s,
     )
-    if created is None:
-        return None
-    command, found = created
-    address = GatewayAddress(caller.tenant.slug, found.store_code, found.gateway_code, settings.bus_root)
+    return None if created is None else _prepared_new(settings, caller, body, key, *created)
+
+
+async def _prepare_new_async(
+    inserter: insert.PostgresInserter, settings: CloudSettings, caller: Caller, body: CommandCreate, key: str,
+    ttl_s: float, *, device_id: int | None, gateway_id: int | None,
+) -> _Prepared | None:
+    """:func:`_prepare_new` on the event loop (PostgreSQL)."""
+    created = await inserter.create_new(
+        tenant_id=caller.tenant_id, key=key, device_id=device_id, gateway_id=gateway_id, action=body.action,
+        args=body.args, now=utcnow(), ttl_s=ttl_s,
+    )
+    return None if created is None else _prepared_new(settings, caller, body, key, *created)
+
+
+def _prepared_new(settings: CloudSettings, caller: Caller, body: CommandCreate, key: str, command: Command,
+                  found: insert.Target) -> _Prepared:
+    address = GatewayAddress(caller.tenant_slug, found.store_code, found.gateway_code, settings.bus_root)
     topic = address.command(found.device_code, body.action) if found.device_code else address.gateway_command(body.action)
     return _Prepared(command, topic, address.reply(key), found.warnings(), True)
 
@@ -189,17 +205,23 @@ async def send_command(
     if timeout > settings.command_max_timeout_s:
         raise Invalid(f"timeout_s не может превышать {settings.command_max_timeout_s:g} с", code="timeout_too_long")
     ttl_s = body.ttl_s if body.ttl_s is not None else max(settings.command_max_timeout_s, timeout)
-    slug = caller.tenant.slug
+    slug = caller.tenant_slug
     # Registered before the database: a reply faster than anything below is not missed, and a
     # concurrent request with the same key in this process follows this one (never publishes).
     waiter = bus.register(slug, key) if bus is not None else None
     try:
         heard = bus.recent_final(slug, key) if bus is not None else None
         publish = waiter is not None and waiter.leader and heard is None and bus is not None and bus.connected
-        prepared = await run_in_threadpool(
-            _prepare, factory, settings, caller, body, key, ttl_s, publish=publish,
-            device_id=device_id, gateway_id=gateway_id,
-        )
+        inserter: insert.PostgresInserter | None = request.app.state.command_inserter
+        prepared: _Prepared | None = None
+        if publish and inserter is not None and _valid_action(body.action, gateway_level=device_id is None):
+            prepared = await _prepare_new_async(inserter, settings, caller, body, key, ttl_s,
+                                                device_id=device_id, gateway_id=gateway_id)
+        if prepared is None:
+            prepared = await run_in_threadpool(
+                _prepare, factory, settings, caller, body, key, ttl_s, publish=publish,
+                device_id=device_id, gateway_id=gateway_id, try_new=inserter is None,
+            )
         command: Command = prepared.command
         reply: Reply | None = heard
         now = utcnow()
@@ -227,22 +249,28 @@ async def send_command(
     return service.to_public(command, prepared.warnings)
 
 
+def _answer(public: CommandPublic, response: Response) -> Response:
+    """The answer serialised once, by pydantic-core (``response_model`` stays for the schema: a
+    returned ``Response`` is not validated and dumped a second time)."""
+    return Response(public.model_dump_json(), status_code=response.status_code or 200, media_type="application/json")
+
+
 @router.post("/devices/{device_id}/commands", response_model=CommandPublic, responses=_RESPONSES)
 async def post_device_command(
     device_id: int, body: CommandCreate, request: Request, response: Response, caller: CurrentCaller,
     idempotency_key: IdempotencyHeader = None,
-) -> CommandPublic:
+) -> Response:
     """Send a command to a device and wait up to ``timeout_s`` for its final reply."""
-    return await send_command(request, response, caller, body, idempotency_key, device_id=device_id)
+    return _answer(await send_command(request, response, caller, body, idempotency_key, device_id=device_id), response)
 
 
 @router.post("/gateways/{gateway_id}/commands", response_model=CommandPublic, responses=_RESPONSES)
 async def post_gateway_command(
     gateway_id: int, body: CommandCreate, request: Request, response: Response, caller: CurrentCaller,
     idempotency_key: IdempotencyHeader = None,
-) -> CommandPublic:
+) -> Response:
     """Send a gateway command (``rebirth``, ``rescan``, ``config``, ``ping``)."""
-    return await send_command(request, response, caller, body, idempotency_key, gateway_id=gateway_id)
+    return _answer(await send_command(request, response, caller, body, idempotency_key, gateway_id=gateway_id), response)
 
 
 @router.get("/commands/{command_id}", response_model=CommandPublic)
@@ -251,7 +279,7 @@ def get_command(command_id: str, request: Request, session: SessionDep, caller: 
     and the bus consumer has not stored yet laid over it, forward only)."""
     command = service.get(session, caller.tenant_id, command_id)
     bus: CommandBus | None = request.app.state.command_bus
-    heard = bus.recent_final(caller.tenant.slug, command_id) if bus is not None else None
+    heard = bus.recent_final(caller.tenant_slug, command_id) if bus is not None else None
     if heard is not None and not service.is_final(command.status):
         session.expunge(command)  # changed for this answer only, never flushed
         service.advance(command, heard, command.updated_at)

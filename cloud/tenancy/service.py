@@ -50,6 +50,14 @@ class TokenCache:
         self._entries: OrderedDict[str, tuple[float, dict[str, Any], dict[str, Any]]] = OrderedDict()
 
     def get(self, token: str) -> tuple[User, Tenant] | None:
+        values = self.values(token)
+        if values is None:
+            return None
+        return detached(User, values[0]), detached(Tenant, values[1])
+
+    def values(self, token: str) -> tuple[dict[str, Any], dict[str, Any]] | None:
+        """The cached user's and tenant's column values (shared: read only), without building
+        the rows — what a request that needs only the tenant's id and slug reads."""
         key = hash_token(token)
         with self._lock:
             entry = self._entries.get(key)
@@ -59,7 +67,7 @@ class TokenCache:
                 del self._entries[key]
                 return None
             self._entries.move_to_end(key)
-        return _detached(User, entry[1]), _detached(Tenant, entry[2])
+        return entry[1], entry[2]
 
     def put(self, token: str, user: User, tenant: Tenant) -> None:
         if self.ttl_s <= 0:
@@ -80,7 +88,8 @@ class TokenCache:
             self._entries.clear()
 
 
-def _detached(model: Any, values: dict[str, Any]) -> Any:
+def detached(model: Any, values: dict[str, Any]) -> Any:
+    """A new ``model`` row from ``values``, detached ("persistent elsewhere")."""
     obj = model(**values)
     make_transient_to_detached(obj)  # "persistent elsewhere": never INSERTed by accident
     return obj

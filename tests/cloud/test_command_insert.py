@@ -4,8 +4,10 @@ nothing — leaving the answer to the full path — for everything else."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine
@@ -18,18 +20,31 @@ from cloud.db import make_engine, session_factory, unit_of_work
 from cloud.registry.models import Device, Gateway, GatewayStatus, Store
 from cloud.tenancy.service import create_tenant
 
+EVENT_LOOP: set[Engine] = set()
+"""Engines whose ``create`` goes through :class:`insert.PostgresInserter`."""
 
-@pytest.fixture(params=["default", "sqlite"])
+
+@pytest.fixture(params=["default", "sqlite", "event-loop"])
 def engine(request: pytest.FixtureRequest) -> Iterator[Engine]:
-    """The test database (PostgreSQL where present) and, always, SQLite."""
-    url = request.getfixturevalue("db_url" if request.param == "default" else "sqlite_db_url")
+    """The test database (PostgreSQL where present) and, always, SQLite; on PostgreSQL also the
+    event-loop variant (:class:`insert.PostgresInserter`), which ``create`` then uses."""
+    url = request.getfixturevalue("db_url" if request.param != "sqlite" else "sqlite_db_url")
     eng = make_engine(url)
+    if request.param == "event-loop":
+        if eng.dialect.name != "postgresql":
+            pytest.skip("the event-loop inserter is for PostgreSQL")
+        EVENT_LOOP.add(eng)  # read by ``create``
     yield eng
+    EVENT_LOOP.discard(eng)
     eng.dispose()
 
 
 @pytest.fixture
 def rows(engine: Engine) -> dict[str, int]:
+    return seed(engine)
+
+
+def seed(engine: Engine) -> dict[str, int]:
     """Two tenants; the first has a store with an online gateway, a present scale, a scale gone
     from the inventory, and an offline gateway with a present printer."""
     sessions = session_factory(engine)
@@ -56,8 +71,21 @@ def rows(engine: Engine) -> dict[str, int]:
 
 def create(engine: Engine, tenant: int, key: str, *, device: int | None = None, gateway: int | None = None,
            args: dict[str, object] | None = None) -> tuple[Command, insert.Target] | None:
-    return insert.create_new(engine, tenant_id=tenant, key=key, device_id=device, gateway_id=gateway,
-                             action="weigh" if device else "ping", args=args or {}, now=utcnow(), ttl_s=60)
+    kwargs: dict[str, Any] = {"tenant_id": tenant, "key": key, "device_id": device, "gateway_id": gateway,
+                              "action": "weigh" if device else "ping", "args": args or {}, "now": utcnow(),
+                              "ttl_s": 60}
+    if engine not in EVENT_LOOP:
+        return insert.create_new(engine, **kwargs)
+
+    async def on_the_loop() -> tuple[Command, insert.Target] | None:
+        inserter = insert.PostgresInserter(engine.url.render_as_string(hide_password=False))
+        await inserter.open()
+        try:
+            return await inserter.create_new(**kwargs)
+        finally:
+            await inserter.close()
+
+    return asyncio.run(on_the_loop())
 
 
 def stored(engine: Engine, tenant: int) -> list[Command]:
@@ -123,3 +151,35 @@ def test_warnings_for_a_stale_gateway_and_a_device_that_reported_offline(engine:
     created = create(engine, rows["tenant"], "k5", device=rows["scale"])
     assert created is not None
     assert created[1].warnings() == ["gateway_stale", "device_offline"]
+
+
+def test_the_event_loop_inserter_survives_a_dropped_connection(db_url: str) -> None:
+    """A pooled connection the server closed (a restart, an idle timeout) costs one retry, not
+    an error: the pool does not ping before each use."""
+    engine = make_engine(db_url)
+    if engine.dialect.name != "postgresql":
+        pytest.skip("the event-loop inserter is for PostgreSQL")
+    rows = seed(engine)
+    url = engine.url.render_as_string(hide_password=False)
+
+    async def scenario() -> list[bool]:
+        inserter = insert.PostgresInserter(url, max_size=1)
+        await inserter.open()
+        try:
+            first = await inserter.create_new(tenant_id=rows["tenant"], key="d1", device_id=rows["scale"],
+                                              gateway_id=None, action="weigh", args={}, now=utcnow(), ttl_s=60)
+            with engine.connect() as admin:  # end every other session on this database
+                admin.exec_driver_sql(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND pid <> pg_backend_pid()")
+            second = await inserter.create_new(tenant_id=rows["tenant"], key="d2", device_id=rows["scale"],
+                                               gateway_id=None, action="weigh", args={}, now=utcnow(), ttl_s=60)
+            return [first is not None, second is not None]
+        finally:
+            await inserter.close()
+
+    try:
+        assert asyncio.run(scenario()) == [True, True]
+        assert sorted(c.command_id for c in stored(engine, rows["tenant"])) == ["d1", "d2"]
+    finally:
+        engine.dispose()

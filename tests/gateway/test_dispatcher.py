@@ -125,3 +125,26 @@ def test_reply_to_and_bad_reply_to(gateway: Gateway, watcher: BusWatcher) -> Non
     watcher.publish(gateway.address.command("scale1", "status"), command("c-wild", reply_to="a/+/b"))
     reply = _final(watcher, gateway, "c-wild")
     assert reply["code"] == "invalid_schema"
+
+
+def test_the_final_reply_never_overtakes_accepted(gateway: Gateway, watcher: BusWatcher,
+                                                  factory: FakeScaleFactory) -> None:
+    """The device runs while ``accepted`` is being published; when the device is the faster one,
+    its final reply still goes out second."""
+    import time
+
+    publish = gateway.dispatcher._publish_reply
+
+    def slow_accepted(topic: str, payload: bytes, correlation: bytes | None) -> bool:
+        if json.loads(payload)["status"] == "accepted":
+            time.sleep(0.3)
+        return publish(topic, payload, correlation)
+
+    gateway.dispatcher._publish_reply = slow_accepted
+    t0 = time.monotonic()
+    watcher.publish(gateway.address.command("scale1", "weigh"), command("c-order"))
+    final = _final(watcher, gateway, "c-order")
+    assert final["status"] == "done" and time.monotonic() - t0 >= 0.3
+    statuses = [m.json()["status"] for m in watcher.messages if m.topic == gateway.address.reply("c-order")]
+    assert statuses == ["accepted", "done"]
+    assert factory.scale.calls.get("weigh_stable", 0) == 1
