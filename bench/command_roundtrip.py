@@ -7,8 +7,9 @@ its own (one process would put the API, the consumer and the gateway under one G
 Mosquitto (``set_tcp_nodelay true``); the cloud on a migrated **SQLite file** database
 (PostgreSQL with ``--postgres``); the API (uvicorn, uvloop + httptools as ``uvicorn[standard]``
 installs them) called over HTTP by a bare keep-alive ``http.client`` connection from the parent
-process; the bus consumer; and the store side — a gateway runtime with the MT-SICS simulator on a **pty** (the
-scale binding's polling is set to once an hour so polls do not interleave with commands). Each
+process; the bus consumer; the store side — a gateway runtime — and the scale: the MT-SICS simulator on a **pty**
+in a process of its own, as a real scale is a device of its own (the scale binding's polling is
+set to once an hour so polls do not interleave with commands). Each
 command has a new idempotency key, so each one is journaled and executed.
 
 The floor, measured in the same run:
@@ -129,21 +130,30 @@ def _consumer_process(settings_kwargs: dict[str, Any], ready: Any, stop: Any) ->
     consumer.stop()
 
 
-def _gateway_process(broker_url: str, tenant: str, root: str, data_dir: str, n: int, results: Any, ready: Any,
-                     stop: Any) -> None:
-    """The store side: the MT-SICS simulator on a pty and the gateway, as at a store.
+def _scale_process(address: Any, stop: Any) -> None:
+    """The scale: the MT-SICS simulator on a pty, in a process of its own as a real scale is a
+    device of its own (in the gateway's process its thread took the gateway's GIL turns)."""
+    from simulators.scale.mtsics import MtSicsConfig, MtSicsSimulator
+
+    quiet_logs()
+    sim = MtSicsSimulator(MtSicsConfig(initial_weight=Decimal("1.250"), unstable_after_change=0.0))
+    address.put(sim.serve_pty())
+    stop.wait()
+    sim.stop()
+
+
+def _gateway_process(broker_url: str, tenant: str, root: str, data_dir: str, pty: str, n: int, results: Any,
+                     ready: Any, stop: Any) -> None:
+    """The store side: the gateway, with the scale on ``pty``, as at a store.
 
     The device's and the journal's floors are measured here, before the gateway starts, on the
     same pty and disk."""
     from gateway.config import BrokerConfig, DeviceConfig, GatewayConfig
     from gateway.runtime import Gateway
     from protocols.bus import DeviceKind
-    from simulators.scale.mtsics import MtSicsConfig, MtSicsSimulator
 
     quiet_logs()
     tmp = Path(data_dir)
-    sim = MtSicsSimulator(MtSicsConfig(initial_weight=Decimal("1.250"), unstable_after_change=0.0))
-    pty = sim.serve_pty()
     results.put({"device": summary_ms(device_times(pty, n)), "journal": summary_ms(journal_times(tmp, n))})
     gw = Gateway(GatewayConfig(
         tenant=tenant, store="s1", gateway="gw1", bus_root=root, data_dir=tmp / "gw", heartbeat_s=0,
@@ -155,7 +165,6 @@ def _gateway_process(broker_url: str, tenant: str, root: str, data_dir: str, n: 
     ready.set()
     stop.wait()
     gw.stop()
-    sim.stop()
 
 
 def main(n: int = 300, *, prefer_db: str = "sqlite", quiet: bool = False) -> dict[str, Any]:
@@ -177,9 +186,13 @@ def main(n: int = 300, *, prefer_db: str = "sqlite", quiet: bool = False) -> dic
         results = ctx.Queue()
         port = _free_port()
         readies = [ctx.Event() for _ in range(3)]
+        scale_address = ctx.Queue()
+        scale = ctx.Process(target=_scale_process, name="scale", daemon=True, args=(scale_address, stop))
+        scale.start()
+        pty = scale_address.get(timeout=60)
         procs = [
             ctx.Process(target=_gateway_process, name="gateway", daemon=True,
-                        args=(broker.url, tenant, root, tmp_name, n, results, readies[0], stop)),
+                        args=(broker.url, tenant, root, tmp_name, pty, n, results, readies[0], stop)),
             ctx.Process(target=_consumer_process, name="bus-consumer", daemon=True,
                         args=(settings, readies[1], stop)),
             ctx.Process(target=_api_process, name="api", daemon=True, args=(settings, port, readies[2], stop)),
@@ -196,7 +209,7 @@ def main(n: int = 300, *, prefer_db: str = "sqlite", quiet: bool = False) -> dic
             out.update(_drive(port, token, n))
         finally:
             stop.set()
-            for proc in procs:
+            for proc in [*procs, scale]:
                 proc.join(15)
                 if proc.is_alive():
                     proc.kill()

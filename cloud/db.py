@@ -16,6 +16,8 @@ from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.orm import sessionmaker
 from sqlmodel import Session
 
+from cloud.writer_lock import WriterLock
+
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
@@ -23,20 +25,20 @@ SQLITE_BUSY_TIMEOUT_MS = 10_000
 RELAXED_DURABILITY = "vitrina_relaxed_durability"
 """Execution option set by :func:`relaxed_durability` (read by the SQLite ``begin`` hook)."""
 
-_WRITER_LOCKS: dict[str, threading.Lock] = {}
+_WRITER_LOCKS: dict[str, WriterLock] = {}
 _WRITER_LOCKS_GUARD = threading.Lock()
 _HOLDS_LOCK = "vitrina_writer_lock"
 
 
-def _writer_lock(path: str) -> threading.Lock:
+def _writer_lock(path: str) -> WriterLock:
     """One lock per SQLite file per process, shared by every engine on that file."""
     if not path or path == ":memory:":
-        return threading.Lock()  # each in-memory database is its own
+        return WriterLock(None)  # each in-memory database is its own
     key = str(Path(path).resolve())
     with _WRITER_LOCKS_GUARD:
         lock = _WRITER_LOCKS.get(key)
         if lock is None:
-            lock = _WRITER_LOCKS[key] = threading.Lock()
+            lock = _WRITER_LOCKS[key] = WriterLock(Path(key))
         return lock
 
 
@@ -89,14 +91,14 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         # consumer and an API process) then wait on busy_timeout instead of failing with
         # SQLITE_BUSY on lock upgrade, which busy_timeout cannot help.
         #
-        # Within one process every transaction on this file first takes a Python lock (one
-        # writer at a time), released right after its COMMIT/ROLLBACK returned: a waiter then
-        # wakes the moment the other one committed, instead of in SQLite's busy-handler sleeps
-        # (1, 2, 5, 10 … ms), which cost the command path whole milliseconds whenever the bus
-        # consumer wrote a reply at the same moment. Other processes on the file still meet
-        # busy_timeout. If the lock is not free within busy_timeout (a stuck holder) the
-        # transaction goes on without it: SQLite's own lock stays the real guard, this one only
-        # orders the waiters.
+        # Every transaction on this file first takes the writer lock (one writer at a time,
+        # across threads and processes: cloud.writer_lock), released right after its
+        # COMMIT/ROLLBACK returned: a waiter then gets in within a millisecond of the other's
+        # commit, instead of in SQLite's busy-handler sleeps (1, 2, 5, 10 … ms), which cost the
+        # command path whole milliseconds whenever the bus consumer wrote a reply at the same
+        # moment. If the lock is not free within busy_timeout (a stuck holder) the transaction
+        # goes on without it: SQLite's own lock stays the real guard, this one only orders the
+        # waiters.
         dbapi_connection = conn.connection.dbapi_connection
         with held_guard:
             mine = id(dbapi_connection) in held

@@ -20,6 +20,11 @@ events — the bulk of the traffic — go in one multi-row ``INSERT … ON CONFL
 (:class:`~cloud.bus.handlers.EventBatch`). A database error fails the whole batch: nothing of it
 is acknowledged, and the resync makes the broker redeliver all of it. Under light load a batch is
 one message (no waiting); under load batches grow by themselves while the previous one commits.
+A batch of command replies alone commits with relaxed durability
+(:func:`cloud.db.relaxed_durability`, as the API's own command rows do): a command's status is
+bookkeeping — the gateway's journal holds the outcome and answers a retry with it — and its fsync
+held SQLite's single writer lock for a millisecond that the next command's insert waited out.
+Events are never relaxed: they exist only here once acknowledged.
 
 Acknowledging from the worker thread: ``Client.ack`` only queues a PUBACK packet, exactly as
 ``publish`` from another thread does (paho's ``_packet_queue``: a deque append and a wake-up
@@ -68,7 +73,7 @@ from cloud.bus.mqtt import (
     shared_subscriptions_available,
 )
 from cloud.config import CloudSettings
-from cloud.db import make_engine, ping, session_factory, unit_of_work
+from cloud.db import make_engine, ping, relaxed_durability, session_factory, unit_of_work
 from protocols.bus import (
     CloudState,
     PayloadError,
@@ -350,6 +355,8 @@ class BusConsumer:
             tx_counts = Counter(counts)
             try:
                 with unit_of_work(self.sessions) as session:
+                    if all(d is None or d.kind == TopicKind.REPLY for d in decoded):
+                        relaxed_durability(session)  # command bookkeeping only: see the module doc
                     outcomes = self._apply_batch(session, decoded, utcnow(), tx_counts)
                     if any(o != Outcome.DROPPED for o in outcomes):
                         session.commit()
