@@ -56,7 +56,7 @@ def create_app(settings: CloudSettings | None = None, *, with_bus: bool = True) 
             if inserter is not None:
                 await inserter.close()
             if bus is not None:
-                bus.stop()
+                await bus.stop()
             engine.dispose()
 
     app = FastAPI(title="Vitrina cloud", version="1", lifespan=lifespan)

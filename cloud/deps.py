@@ -11,7 +11,7 @@ processes, at once in the revoking one) and goes to the thread pool only on a mi
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
@@ -33,13 +33,22 @@ async def _factory(request: Request) -> sessionmaker[Session]:
     return factory
 
 
-def get_session(factory: Annotated[sessionmaker[Session], Depends(_factory)]) -> Iterator[Session]:
-    """A session for one request; anything not committed is rolled back at the end."""
+async def get_session(factory: Annotated[sessionmaker[Session], Depends(_factory)]) -> AsyncIterator[Session]:
+    """A session for one request; anything not committed is rolled back at the end.
+
+    ``async``: creating a session does no I/O, so it needs no thread (a plain generator dependency
+    costs two thread-pool hops, ~0.3 ms each on a small machine, on every request). Closing does
+    I/O only while a transaction is open (its rollback returns the connection): then it goes to
+    the thread pool, so a slow database never stalls the event loop.
+    """
     session = factory()
     try:
         yield session
     finally:
-        session.close()  # rolls back anything not committed
+        if session.in_transaction():
+            await run_in_threadpool(session.close)  # rolls back anything not committed
+        else:
+            session.close()
 
 
 SessionDep = Annotated[Session, Depends(get_session)]

@@ -9,8 +9,11 @@ in the last ``RECENT_TTL_S`` (bounded, ``RECENT_MAX``) and ``GET /commands/{id}`
 the stored row (forward only, like the consumer). Every API process hears every reply, so this
 holds whichever process answers the GET.
 
-Publishing never blocks a thread: :meth:`CommandBus.publish` hands the message to paho (a queue
-append) and returns an asyncio future that paho's ``on_publish`` (the PUBACK) completes. A
+The client runs on the API's event loop (:class:`~cloud.bus.asyncio_driver.AsyncioDriver`), not on
+a thread of paho's: the loop that publishes a command writes it and reads its reply.
+Publishing never blocks: :meth:`CommandBus.publish` hands the message to paho (a queue append;
+the loop writes it when the socket is writable) and returns an asyncio future that paho's
+``on_publish`` (the PUBACK) completes. A
 PUBACK can arrive before ``publish()`` has returned the mid; paho calls ``on_publish`` holding
 its own lock, so ours is never held across ``publish()``: early acks wait in ``_early`` until
 the publisher claims its mid.
@@ -31,7 +34,17 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 
-from cloud.bus.mqtt import KEEPALIVE_S, guarded, new_client, parse_mqtt_url, probe_protocol, set_nodelay
+from cloud.bus.asyncio_driver import AsyncioDriver
+from cloud.bus.mqtt import (
+    KEEPALIVE_S,
+    RECONNECT_MAX_S,
+    RECONNECT_MIN_S,
+    guarded,
+    new_client,
+    parse_mqtt_url,
+    probe_protocol,
+    set_nodelay,
+)
 from cloud.config import CloudSettings
 from cloud.errors import Unavailable
 from protocols.bus import BusError, Command, Reply, TopicKind, decode, encode, parse_topic
@@ -75,27 +88,31 @@ class CommandBus:
         self._waiters: dict[tuple[str, str], list[ReplyWaiter]] = defaultdict(list)
         self._lock = threading.Lock()
         self._client: mqtt.Client | None = None
+        self._driver: AsyncioDriver | None = None
         self.subscribed = threading.Event()
         self._acks: dict[int, tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = {}
         self._early: set[int] = set()
         self._recent: OrderedDict[tuple[str, str], tuple[float, Reply]] = OrderedDict()
 
     def start(self) -> CommandBus:
+        """Connect from the running event loop (:class:`~cloud.bus.asyncio_driver.AsyncioDriver`:
+        the loop that publishes a command also reads its reply, no thread in between)."""
         client = new_client(self.endpoint, self.client_id, probe_protocol(self.endpoint))
         client.on_connect = guarded("commands.on_connect")(self._on_connect)
         client.on_message = guarded("commands.on_message")(self._on_message)
         client.on_subscribe = guarded("commands.on_subscribe")(lambda *_: self.subscribed.set())
         client.on_publish = guarded("commands.on_publish")(self._on_publish)
-        client.connect_async(self.endpoint.host, self.endpoint.port, KEEPALIVE_S)
-        client.loop_start()
+        self._driver = AsyncioDriver(client, self.endpoint.host, self.endpoint.port, KEEPALIVE_S,
+                                     reconnect_min_s=RECONNECT_MIN_S, reconnect_max_s=RECONNECT_MAX_S)
         self._client = client
+        self._driver.start()
         return self
 
-    def stop(self) -> None:
-        if self._client is not None:
-            self._client.disconnect()
-            self._client.loop_stop()
-            self._client = None
+    async def stop(self) -> None:
+        if self._driver is not None:
+            await self._driver.stop()
+            self._driver = None
+        self._client = None
 
     @property
     def connected(self) -> bool:

@@ -1,13 +1,15 @@
 """``POST …/commands`` (device and gateway) and ``GET /commands/{id}``.
 
 The POST publishes, then waits up to ``timeout_s`` for the final reply: 200 with it, or 202 with
-the command to poll. The request path is: (token from the process cache) → **one** transaction in
-the thread pool (look-ups + the row created or re-marked as published, committed with relaxed
-durability: see :mod:`cloud.commands.service`) → publish from the event loop → await the PUBACK
-and the final reply (asyncio futures completed by the MQTT thread: a waiting request holds no
-thread) → answer from memory. Nothing is written after the publish: the bus consumer persists
-every reply, and ``GET /commands/{id}`` lays the final replies this process heard over the
-stored row until the consumer's commit lands (:class:`~cloud.commands.bus.CommandBus`).
+the command to poll. The request path is: (token from the process cache) → the command stored
+(a new key: one statement, on the event loop for PostgreSQL, :mod:`cloud.commands.insert`;
+anything else: one transaction in the thread pool — look-ups + the row created or re-marked as
+published; both committed with relaxed durability, see :mod:`cloud.commands.service`) → publish
+from the event loop → await the PUBACK and the final reply (asyncio futures completed by the bus
+client, which runs on the same event loop: a waiting request holds no thread) → answer from
+memory. Nothing is written after the publish: the bus consumer persists every reply, and
+``GET /commands/{id}`` lays the final replies this process heard over the stored row until the
+consumer's commit lands (:class:`~cloud.commands.bus.CommandBus`).
 """
 
 from __future__ import annotations
