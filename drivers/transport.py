@@ -15,6 +15,7 @@ protocol layer knows whether silence is an error.
 
 from __future__ import annotations
 
+import errno
 import time
 from typing import Protocol, runtime_checkable
 
@@ -37,6 +38,28 @@ def _link_errors() -> tuple[type[BaseException], ...]:
 
 
 _LINK_ERRORS = _link_errors()
+_DRAIN_RETRIES = 100
+
+
+def _interrupted(exc: BaseException) -> bool:
+    return bool(exc.args) and exc.args[0] == errno.EINTR
+
+
+def _drain(port: serial.SerialBase) -> None:
+    """``port.flush()`` (``tcdrain`` on a tty), again when a signal interrupted it.
+
+    Python retries interrupted system calls itself (PEP 475) but not ``termios.tcdrain``: a
+    signal arriving while the bytes drain (a SIGCHLD, a profiler, SIGTERM's handler) raised a bare
+    ``termios.error(EINTR)``, and the write of a command the device had already received looked
+    like a lost link."""
+    for _ in range(_DRAIN_RETRIES):
+        try:
+            port.flush()
+            return
+        except _LINK_ERRORS as exc:
+            if not _interrupted(exc):
+                raise
+    port.flush()
 _OPEN_ERRORS: tuple[type[BaseException], ...] = (*_LINK_ERRORS, ValueError)
 
 
@@ -143,7 +166,7 @@ class SerialTransport:
         port = self._require_open("писать")
         try:
             port.write(data)
-            port.flush()
+            _drain(port)
         except serial.SerialTimeoutException as exc:
             raise DeviceUnavailable(f"Порт {self.url} не принимает данные (таймаут записи)") from exc
         except _LINK_ERRORS as exc:

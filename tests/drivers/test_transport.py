@@ -1,5 +1,6 @@
 """SerialTransport over real links: a pty and TCP served by simulators.link."""
 
+import sys
 from collections.abc import Iterator
 
 import pytest
@@ -134,3 +135,34 @@ def test_bad_config_is_driver_config_error(url: str, kwargs: dict[str, object]) 
 def test_tcp_alias() -> None:
     assert normalize_url("tcp://10.0.0.5:4001") == "socket://10.0.0.5:4001"
     assert normalize_url("/dev/ttyUSB0") == "/dev/ttyUSB0"
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="tcdrain is POSIX")
+def test_a_drain_interrupted_by_a_signal_is_retried_not_a_lost_link(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``termios.tcdrain`` is not retried by Python on EINTR (PEP 475 leaves it out): a signal
+    during a write's drain must not turn a delivered command into a lost link."""
+    import errno
+    import termios
+
+    ep = PtyEndpoint(Upper())
+    url = ep.start()
+    real = termios.tcdrain
+    failures = [errno.EINTR, errno.EINTR]
+
+    def interrupted(fd: int) -> None:
+        if failures:
+            raise termios.error(failures.pop(0), "Interrupted system call")
+        real(fd)
+
+    t = SerialTransport(url)
+    t.open()
+    try:
+        monkeypatch.setattr(termios, "tcdrain", interrupted)
+        t.write(b"ping\r\n")
+        assert t.read_until(b"\r\n", 2.0) == b"PING\r\n"
+        failures.append(errno.EIO)
+        with pytest.raises(DeviceUnavailable):
+            t.write(b"x")
+    finally:
+        t.close()
+        ep.stop()
