@@ -20,6 +20,9 @@ The floor, measured in the same run:
 * ``journal``: ``Journal.begin`` (fsynced) + ``Journal.finish`` (in the WAL, not fsynced), p50: what a
   command commits.
 
+Also printed, for the reader to weigh the rest: ``db_round_trip``, ``SELECT 1`` on an open
+connection (the command's insert is one statement: one such round trip).
+
 The floor is the issue's definition and deliberately has no HTTP in it. So that the reader sees
 where the rest goes, the same run also measures ``http``: an authenticated
 ``GET /api/v1/commands/{id}`` of the last command on the same keep-alive connection (HTTP
@@ -93,6 +96,26 @@ def journal_times(directory: Path, n: int) -> list[float]:
         return samples
     finally:
         journal.close()
+
+
+def database_times(url: str, n: int) -> list[float]:
+    """``SELECT 1`` on one open connection: the database's round trip (µs on SQLite)."""
+    from sqlalchemy import text
+
+    from cloud.db import make_engine
+
+    engine = make_engine(url)
+    try:
+        with engine.connect() as connection:
+            samples = []
+            for i in range(n + 10):
+                t0 = time.perf_counter()
+                connection.execute(text("SELECT 1")).scalar()
+                if i >= 10:
+                    samples.append(time.perf_counter() - t0)
+            return samples
+    finally:
+        engine.dispose()
 
 
 def _api_process(settings_kwargs: dict[str, Any], port: int, ready: Any, stop: Any) -> None:
@@ -201,6 +224,7 @@ def main(n: int = 300, *, prefer_db: str = "sqlite", quiet: bool = False) -> dic
             procs[0].start()
             out.update(results.get(timeout=120))  # device and journal floors, before anything else runs
             out["paho"] = summary_ms(round_trips(broker.url, n, prefix=f"{root}-floor"))
+            out["db_round_trip"] = summary_ms(database_times(db.url, n))
             for proc in procs[1:]:
                 proc.start()
             for proc, ready in zip(procs, readies, strict=True):
@@ -304,6 +328,8 @@ def report(r: dict[str, Any]) -> None:
     print(f"  http overhead     p50 {h['p50']:7.2f} ms   p99 {h['p99']:7.2f} ms   (authenticated GET /commands/{{id}}:"
           " HTTP + token + one read; not in the floor)")
     print(f"  ratio incl. http  {r['ratio_with_http']:7.2f} × (floor + http overhead) at p50")
+    print(f"  database          p50 {r['db_round_trip']['p50']:7.2f} ms   (SELECT 1 on an open connection: the"
+          " command's insert is one such round trip, which the floor has not)")
 
 
 if __name__ == "__main__":
