@@ -1,17 +1,21 @@
 """The FastAPI application: routers, error mapping, and the lifespan that owns the MQTT client.
 
 Service errors (:mod:`cloud.errors`) become ``{"detail": <human text>, "code": <machine code>}``
-with their 4xx/503 status; nothing else is translated, so a bug stays a visible 500.
+with their 4xx/503 status, and a database that cannot be reached a 503 ``database_unavailable``
+(with ``Retry-After``); nothing else is translated, so a bug stays a visible 500.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import psycopg
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 from cloud.catalog.publish_router import router as catalog_publish_router
 from cloud.catalog.router import router as catalog_router
@@ -28,6 +32,8 @@ from cloud.inventory.router import router as inventory_router
 from cloud.marking.router import router as marking_router
 from cloud.registry.router import router as registry_router
 from cloud.sales.router import router as sales_router
+
+log = logging.getLogger(__name__)
 
 API_PREFIX = "/api/v1"
 
@@ -71,6 +77,16 @@ def create_app(settings: CloudSettings | None = None, *, with_bus: bool = True) 
         headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, Unauthorized) else None
         body = {"detail": exc.message, "code": exc.code, **exc.extra}
         return JSONResponse(body, status_code=exc.status_code, headers=headers)
+
+    @app.exception_handler(OperationalError)
+    @app.exception_handler(InterfaceError)
+    @app.exception_handler(psycopg.OperationalError)
+    async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+        # The database cannot be reached (down, restarting, a lost connection, SQLite's lock held
+        # past busy_timeout): not a bug, and the request may be retried — 503, not a bare 500.
+        log.warning("%s %s: database unavailable: %s", request.method, request.url.path, str(exc).splitlines()[0])
+        return JSONResponse({"detail": "база данных недоступна, повторите запрос позже", "code": "database_unavailable"},
+                            status_code=503, headers={"Retry-After": "5"})
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:

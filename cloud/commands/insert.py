@@ -157,11 +157,12 @@ class PostgresInserter:
     opened with the app and closed with it. Instead of pinging before each use, a statement that
     fails on a broken connection is tried once more on another (the pool drops the broken one):
     safe, because a repeat of the insert conflicts with its own row and the full path answers it.
-    When the database cannot be reached at all it answers ``None``, and the full path in the
-    thread pool says so as it always did.
+    When no pooled connection is free within ``timeout_s`` (all busy under load, or the database
+    unreachable) it answers ``None``: the full path in the thread pool then stores the command
+    through SQLAlchemy's pool, or answers 503 ``database_unavailable``.
     """
 
-    def __init__(self, database_url: str, *, max_size: int = 4, timeout_s: float = 5.0) -> None:
+    def __init__(self, database_url: str, *, max_size: int = 4, timeout_s: float = 1.0) -> None:
         from psycopg_pool import AsyncConnectionPool
         from sqlalchemy.engine import make_url
 

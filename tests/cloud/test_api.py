@@ -158,3 +158,18 @@ def test_cached_callers_are_fresh_detached_copies(sessions, tenant) -> None:
     (u1, t1), (u2, _t2) = cache.get(tenant[2]), cache.get(tenant[2])  # type: ignore[misc]
     assert u1 is not u2 and (u1.id, t1.id, t1.slug) == (user.id, t.id, tenant[1])
     assert sa_inspect(u1).detached and sa_inspect(t1).detached
+
+
+def test_a_database_that_cannot_be_reached_is_503_with_retry_after() -> None:
+    """Not a bare 500: the request may be retried once the database is back."""
+    from cloud.config import CloudSettings
+    from cloud.tenancy.service import TOKEN_CACHE
+
+    TOKEN_CACHE.clear()
+    settings = CloudSettings(database_url="postgresql+psycopg://postgres@127.0.0.1:1/vitrina", redis_url=None)
+    with TestClient(create_app(settings, with_bus=False)) as client:
+        r = client.get("/api/v1/stores", headers={"Authorization": "Bearer vtk_whatever"})
+        assert r.status_code == 503, r.text
+        assert r.json()["code"] == "database_unavailable" and r.headers["Retry-After"] == "5"
+        assert "база данных недоступна" in r.json()["detail"]
+        assert client.get("/healthz").json()["status"] == "down"

@@ -108,3 +108,25 @@ def test_no_thread_of_its_own(private_broker: PrivateMosquitto) -> None:
             await bus.stop()
 
     assert not [name for name in asyncio.run(scenario()) if name.startswith("paho")]
+
+
+def test_an_api_started_before_its_broker_connects_when_the_broker_comes(private_broker: PrivateMosquitto) -> None:
+    private_broker.stop()
+    settings = CloudSettings(database_url="sqlite://", mqtt_url=private_broker.url, bus_root="vby",
+                             instance_id=f"t-{uuid.uuid4().hex[:6]}", redis_url=None)
+
+    async def scenario() -> tuple[bool, bool]:
+        bus = CommandBus(settings).start()
+        try:
+            await asyncio.sleep(1.5)
+            before = bus.connected
+            private_broker.start()
+            deadline = time.monotonic() + 30
+            while not (bus.connected and bus.subscribed.is_set()):
+                assert time.monotonic() < deadline, "never connected once the broker came"
+                await asyncio.sleep(0.05)
+            return before, bus.connected
+        finally:
+            await bus.stop()
+
+    assert asyncio.run(scenario()) == (False, True)
