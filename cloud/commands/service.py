@@ -11,8 +11,13 @@ Decisions (documented here because the API contract follows them):
   that then fails answers 503 and the client retries with the same key. That commit is a
   bookkeeping one (:func:`cloud.db.relaxed_durability`): the gateway's journal guards the side
   effect, and a row lost to a power cut is re-created by the retry with the same ``command_id``.
-* Of two concurrent POSTs with the same key, the one whose insert lost the race publishes
-  nothing: it waits for the winner's reply (exactly one publish).
+* Of two concurrent POSTs with the same key in one API process, the second follows the first and
+  never publishes (:meth:`cloud.commands.bus.CommandBus.register`). In two processes, the one
+  whose new-key insert (:mod:`cloud.commands.insert`) meets the other's row is a retry like any
+  other: it re-publishes under the same ``command_id`` while the command is not final, and the
+  gateway's journal answers the repeat ("already running" or ``duplicate``) — a second publish at
+  most, never a second execution. (The full path's insert, when it loses a race it did not see
+  coming, still publishes nothing.)
 * The same key with a different target, action or args is a 409: a key names one intent.
 * Gateway ``offline`` → 409 (``gateway_offline``): the broker holds no queue for it and the
   command would expire unseen. A ``stale`` gateway is still sent to (it may only be quiet).
