@@ -5,6 +5,7 @@ nothing — leaving the answer to the full path — for everything else."""
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
@@ -16,20 +17,44 @@ from sqlmodel import Session, select
 from cloud.base import utcnow
 from cloud.commands import insert, service
 from cloud.commands.models import Command
-from cloud.db import make_engine, session_factory, unit_of_work
+from cloud.db import make_engine, session_factory, unit_of_work, upgrade
 from cloud.registry.models import Device, Gateway, GatewayStatus, Store
 from cloud.tenancy.service import create_tenant
+from tests.support.backends import RUN_ID
 
 EVENT_LOOP: set[Engine] = set()
 """Engines whose ``create`` goes through :class:`insert.PostgresInserter`."""
 
 
-@pytest.fixture(params=["default", "sqlite", "event-loop"])
-def engine(request: pytest.FixtureRequest) -> Iterator[Engine]:
+@pytest.fixture(scope="module")
+def databases(database_server_url: str | None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    """One migrated database per backend for the whole module (each test seeds tenants of its
+    own): PostgreSQL where the machine has it, and always SQLite."""
+    sqlite = f"sqlite:///{tmp_path_factory.mktemp('insert') / 'vitrina.db'}"
+    upgrade(sqlite)
+    if database_server_url is None:
+        yield {"default": sqlite, "sqlite": sqlite}
+        return
+    import psycopg
+
+    name = f"vitrina_test_{RUN_ID}_{uuid.uuid4().hex[:8]}"
+    admin = database_server_url.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = database_server_url.rsplit("/", 1)[0] + f"/{name}"
+    try:
+        upgrade(url)
+        yield {"default": url, "sqlite": sqlite}
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="module", params=["default", "sqlite", "event-loop"])
+def engine(request: pytest.FixtureRequest, databases: dict[str, str]) -> Iterator[Engine]:
     """The test database (PostgreSQL where present) and, always, SQLite; on PostgreSQL also the
     event-loop variant (:class:`insert.PostgresInserter`), which ``create`` then uses."""
-    url = request.getfixturevalue("db_url" if request.param != "sqlite" else "sqlite_db_url")
-    eng = make_engine(url)
+    eng = make_engine(databases["sqlite" if request.param == "sqlite" else "default"])
     if request.param == "event-loop":
         if eng.dialect.name != "postgresql":
             pytest.skip("the event-loop inserter is for PostgreSQL")
@@ -49,8 +74,8 @@ def seed(engine: Engine) -> dict[str, int]:
     from the inventory, and an offline gateway with a present printer."""
     sessions = session_factory(engine)
     with unit_of_work(sessions) as session:
-        tenant, _u, _t = create_tenant(session, "ins1", "Сеть 1")
-        other, _u, _t = create_tenant(session, "ins2", "Сеть 2")
+        tenant, _u, _t = create_tenant(session, f"ins{uuid.uuid4().hex[:8]}", "Сеть 1")
+        other, _u, _t = create_tenant(session, f"ins{uuid.uuid4().hex[:8]}", "Сеть 2")
         store = Store(tenant_id=tenant.id, code="s1")
         session.add(store)
         session.flush()
