@@ -20,34 +20,21 @@ from cloud.commands.models import Command
 from cloud.db import make_engine, session_factory, unit_of_work, upgrade
 from cloud.registry.models import Device, Gateway, GatewayStatus, Store
 from cloud.tenancy.service import create_tenant
-from tests.support.backends import RUN_ID
+from tests.cloud.inventory.shared_db import shared_db_url
+
+__all__ = ["shared_db_url"]
 
 EVENT_LOOP: set[Engine] = set()
 """Engines whose ``create`` goes through :class:`insert.PostgresInserter`."""
 
 
 @pytest.fixture(scope="module")
-def databases(database_server_url: str | None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
-    """One migrated database per backend for the whole module (each test seeds tenants of its
-    own): PostgreSQL where the machine has it, and always SQLite."""
+def databases(shared_db_url: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """The session's shared database (PostgreSQL where the machine has it: each test seeds tenants
+    of its own) and, always, an SQLite file of the module's."""
     sqlite = f"sqlite:///{tmp_path_factory.mktemp('insert') / 'vitrina.db'}"
     upgrade(sqlite)
-    if database_server_url is None:
-        yield {"default": sqlite, "sqlite": sqlite}
-        return
-    import psycopg
-
-    name = f"vitrina_test_{RUN_ID}_{uuid.uuid4().hex[:8]}"
-    admin = database_server_url.replace("postgresql+psycopg://", "postgresql://")
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = database_server_url.rsplit("/", 1)[0] + f"/{name}"
-    try:
-        upgrade(url)
-        yield {"default": url, "sqlite": sqlite}
-    finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    return {"default": shared_db_url, "sqlite": sqlite}
 
 
 @pytest.fixture(scope="module", params=["default", "sqlite", "event-loop"])
