@@ -7,10 +7,10 @@ its own (one process would put the API, the consumer and the gateway under one G
 Mosquitto (``set_tcp_nodelay true``); the cloud on a migrated **SQLite file** database
 (PostgreSQL with ``--postgres``); the API (uvicorn, uvloop + httptools as ``uvicorn[standard]``
 installs them) called over HTTP by a bare keep-alive ``http.client`` connection from the parent
-process; the bus consumer; the store side — a gateway runtime — and the scale: the MT-SICS simulator on a **pty**
-in a process of its own, as a real scale is a device of its own (the scale binding's polling is
-set to once an hour so polls do not interleave with commands). Each
-command has a new idempotency key, so each one is journaled and executed.
+process; the bus consumer; the store side — a gateway runtime — and the scale: the MT-SICS
+simulator on a **pty** in a process of its own, as a real scale is a device of its own (the scale
+binding's polling is set to once an hour so polls do not interleave with commands). Each command
+has a new idempotency key, so each one is journaled and executed.
 
 The floor, measured in the same run:
 

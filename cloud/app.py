@@ -84,7 +84,7 @@ def create_app(settings: CloudSettings | None = None, *, with_bus: bool = True) 
     async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
         # The database cannot be reached (down, restarting, a lost connection, SQLite's lock held
         # past busy_timeout): not a bug, and the request may be retried — 503, not a bare 500.
-        log.warning("%s %s: database unavailable: %s", request.method, request.url.path, str(exc).splitlines()[0])
+        log.warning("%s %s: database unavailable: %s", request.method, request.url.path, str(exc).partition("\n")[0])
         return JSONResponse({"detail": "база данных недоступна, повторите запрос позже", "code": "database_unavailable"},
                             status_code=503, headers={"Retry-After": "5"})
 

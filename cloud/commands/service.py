@@ -66,17 +66,22 @@ def check_target(gateway: Gateway, device: Device | None) -> list[str]:
     """Refuse what cannot run (see the module docstring); return warnings for what may not."""
     if gateway.status == GatewayStatus.OFFLINE:
         raise Conflict("шлюз не в сети", code="gateway_offline", extra={"gateway_id": gateway.id})
-    warnings = []
-    if gateway.status == GatewayStatus.STALE:
-        warnings.append("gateway_stale")
-    if device is not None:
-        if not device.present:
-            raise Conflict(
-                "устройство отсутствует в конфигурации шлюза", code="device_not_present",
-                extra={"device_id": device.id},
-            )
-        if device.status_at is not None and device.state in ("offline", "error"):
-            warnings.append(f"device_{device.state}")
+    if device is not None and not device.present:
+        raise Conflict(
+            "устройство отсутствует в конфигурации шлюза", code="device_not_present",
+            extra={"device_id": device.id},
+        )
+    return target_warnings(
+        gateway.status, None if device is None else device.state, device is not None and device.status_at is not None
+    )
+
+
+def target_warnings(gateway_status: str, device_state: str | None, device_reported: bool) -> list[str]:
+    """The warnings of a target that may take a command: a stale gateway, a device that reported
+    itself offline or in error (never a device that has not reported yet)."""
+    warnings = ["gateway_stale"] if gateway_status == GatewayStatus.STALE else []
+    if device_reported and device_state in ("offline", "error"):
+        warnings.append(f"device_{device_state}")
     return warnings
 
 
